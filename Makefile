@@ -1,0 +1,36 @@
+# closecrm_fdw: PGXS build.
+MODULE_big = closecrm_fdw
+OBJS = \
+	src/closecrm_fdw.o \
+	src/catalog.o \
+	src/catalog_data.o \
+	src/option.o \
+	src/http.o \
+	src/convert.o \
+	src/planner.o \
+	src/scan.o \
+	src/modify.o \
+	src/raw.o
+
+EXTENSION = closecrm_fdw
+DATA = closecrm_fdw--0.1.0.sql
+PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
+
+SHLIB_LINK = -lcurl -lcjson
+PG_CPPFLAGS = -I$(srcdir)/src
+
+REGRESS = setup options lookup delete raw errors cancel catalog
+REGRESS_OPTS = --load-extension=closecrm_fdw
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Regenerate the object catalog from Close's OpenAPI document.
+catalog:
+	python3 tools/gen_catalog.py
+
+.PHONY: catalog
+
+# every object depends on the shared header
+$(OBJS): src/closecrm_fdw.h

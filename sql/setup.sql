@@ -1,0 +1,37 @@
+-- Shared setup for the suites: a server on the Close emulator, a second
+-- server on the emulator's control API, and helpers to read its request log.
+\getenv emulator_root CLOSE_EMULATOR_URL
+\set api_url :emulator_root '/api/v1'
+\set control_url :emulator_root '/_emulator'
+
+CREATE SERVER emu FOREIGN DATA WRAPPER closecrm_fdw
+  OPTIONS (base_url :'api_url', max_retries '2');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (api_key 'test_key_alpha');
+
+CREATE SERVER emu_control FOREIGN DATA WRAPPER closecrm_fdw
+  OPTIONS (base_url :'control_url', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_control OPTIONS (api_key 'unused');
+
+-- restore the emulator's seed data, empty its request log, drop faults
+CREATE FUNCTION emu_reset() RETURNS void LANGUAGE sql AS
+$$ SELECT close_raw('POST', '/reset', NULL, 'emu_control') $$;
+CREATE FUNCTION emu_clear() RETURNS void LANGUAGE sql AS
+$$ SELECT close_raw('POST', '/requests/clear', NULL, 'emu_control') $$;
+-- the API requests the emulator received since the last clear, in order
+CREATE FUNCTION emu_requests(OUT method text, OUT path text, OUT query text,
+                             OUT body jsonb, OUT connection int, OUT status int)
+RETURNS SETOF record LANGUAGE sql AS
+$$ SELECT r->>'method', r->>'raw_path', r->>'query', r->'body',
+          (r->>'connection')::int, (r->>'status')::int
+     FROM jsonb_array_elements((close_raw('GET', '/requests', NULL, 'emu_control')).body) r
+    ORDER BY (r->>'seq')::int $$;
+-- script a fault (see test/EMULATOR.md)
+CREATE FUNCTION emu_fault(rule jsonb) RETURNS void LANGUAGE sql AS
+$$ SELECT close_raw('POST', '/faults', rule, 'emu_control') $$;
+CREATE FUNCTION emu_fault_clear() RETURNS void LANGUAGE sql AS
+$$ SELECT close_raw('DELETE', '/faults', NULL, 'emu_control') $$;
+CREATE FUNCTION emu_objects(collection text) RETURNS SETOF jsonb LANGUAGE sql AS
+$$ SELECT jsonb_array_elements((close_raw('GET', '/objects/' || collection, NULL, 'emu_control')).body) $$;
+
+SELECT emu_reset();
+SELECT count(*) > 0 AS emulator_up FROM emu_objects('lead');

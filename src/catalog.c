@@ -1,0 +1,217 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		  Look-ups in the generated Close object catalog (catalog_data.c):
+ *		  find a collection by name, suggest close matches, describe what a
+ *		  collection supports.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "closecrm_fdw.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
+
+/*
+ * close_catalog_lookup
+ *		Return the catalog entry for collection "name", or NULL if Close has
+ *		no such collection.  Leading and trailing slashes are not accepted:
+ *		the option value is the bare collection path.
+ */
+const CloseObjectDef *
+close_catalog_lookup(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < close_object_catalog_size; i++)
+	{
+		if (strcmp(close_object_catalog[i].name, name) == 0)
+			return &close_object_catalog[i];
+	}
+	return NULL;
+}
+
+/*
+ * same_words
+ *		True if "a" and "b" consist of the same words separated by "/" or
+ *		"_", in any order ("lead_status" and "status/lead").
+ */
+static bool
+same_words(const char *a, const char *b)
+{
+	char	   *wa = pstrdup(a);
+	char	   *saveptr = NULL;
+	char	   *w;
+	int			na = 0;
+	int			nb = 0;
+	bool		result = true;
+	const char *p;
+
+	for (w = strtok_r(wa, "/_", &saveptr); w != NULL; w = strtok_r(NULL, "/_", &saveptr))
+	{
+		size_t		len = strlen(w);
+		bool		found = false;
+
+		na++;
+		for (p = b; *p; p++)
+		{
+			if ((p == b || p[-1] == '/' || p[-1] == '_') &&
+				strncmp(p, w, len) == 0 && (p[len] == '\0' || p[len] == '/' || p[len] == '_'))
+				found = true;
+		}
+		result = result && found;
+	}
+	for (p = b; *p; p++)
+		if (*p == '/' || *p == '_')
+			nb++;
+	pfree(wa);
+	return result && na == nb + 1;
+}
+
+/*
+ * close_catalog_suggestions
+ *		Return a comma-separated, quoted list of the collection names closest
+ *		to "name" (by edit distance, or containing it), for an error hint.
+ *		Returns NULL when nothing is reasonably close.
+ */
+char *
+close_catalog_suggestions(const char *name)
+{
+	StringInfoData buf;
+	int			best[3] = {-1, -1, -1};
+	int			bestdist[3] = {INT_MAX, INT_MAX, INT_MAX};
+	int			namelen = strlen(name);
+	int			i,
+				j;
+
+	for (i = 0; i < close_object_catalog_size; i++)
+	{
+		const char *cand = close_object_catalog[i].name;
+		int			dist;
+
+		dist = varstr_levenshtein(name, namelen, cand, strlen(cand), 1, 1, 1,
+								  false);
+		/* the table name ("activity_note") or the words in another order */
+		if (strcmp(name, close_object_catalog[i].table_name) == 0 ||
+			same_words(name, cand))
+			dist = 0;
+		/* "note" should find "activity/note", "lead_status" "status/lead" */
+		if (namelen >= 3 && strstr(cand, name) != NULL)
+			dist = Min(dist, 1);
+		if (dist > Max(2, namelen / 2))
+			continue;
+		for (j = 0; j < 3; j++)
+		{
+			if (dist < bestdist[j])
+			{
+				memmove(&best[j + 1], &best[j], sizeof(int) * (2 - j));
+				memmove(&bestdist[j + 1], &bestdist[j], sizeof(int) * (2 - j));
+				best[j] = i;
+				bestdist[j] = dist;
+				break;
+			}
+		}
+	}
+	if (best[0] < 0)
+		return NULL;
+	initStringInfo(&buf);
+	for (j = 0; j < 3 && best[j] >= 0; j++)
+		appendStringInfo(&buf, "%s\"%s\"", j > 0 ? ", " : "",
+						 close_object_catalog[best[j]].name);
+	return buf.data;
+}
+
+/*
+ * close_catalog_ops_text
+ *		Describe the operations a collection supports, e.g. "get, list",
+ *		for error details.
+ */
+char *
+close_catalog_ops_text(const CloseObjectDef *object)
+{
+	static const struct
+	{
+		int			flag;
+		const char *word;
+	}			ops[] = {
+		{CLOSE_OP_GET, "get by id"},
+		{CLOSE_OP_LIST, "list"},
+		{CLOSE_OP_CREATE, "create"},
+		{CLOSE_OP_UPDATE, "update"},
+		{CLOSE_OP_DELETE, "delete"},
+	};
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < lengthof(ops); i++)
+	{
+		if (object->ops & ops[i].flag)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+							 ops[i].word);
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "nothing");
+	return buf.data;
+}
+
+PG_FUNCTION_INFO_V1(closecrm_objects);
+
+/*
+ * text_array
+ *		A text[] of the NULL-terminated C strings "items", with "|" groups
+ *		kept as they are.
+ */
+static Datum
+text_array(const char *const *items)
+{
+	ArrayBuildState *astate = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+
+	for (; *items != NULL; items++)
+		astate = accumArrayResult(astate, CStringGetTextDatum(*items), false,
+								  TEXTOID, CurrentMemoryContext);
+	return makeArrayResult(astate, CurrentMemoryContext);
+}
+
+/*
+ * closecrm_objects
+ *		The object catalog as a table: every Close collection, what it
+ *		supports, how it pages, its filters.
+ */
+Datum
+closecrm_objects(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	static const char *const paging_names[] = {"none", "skip", "cursor", "single"};
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < close_object_catalog_size; i++)
+	{
+		const CloseObjectDef *o = &close_object_catalog[i];
+		Datum		values[13];
+		bool		nulls[13] = {0};
+
+		values[0] = CStringGetTextDatum(o->name);
+		values[1] = CStringGetTextDatum(o->table_name);
+		values[2] = BoolGetDatum((o->ops & CLOSE_OP_GET) != 0);
+		values[3] = BoolGetDatum((o->ops & CLOSE_OP_LIST) != 0);
+		values[4] = BoolGetDatum((o->ops & CLOSE_OP_CREATE) != 0);
+		values[5] = BoolGetDatum((o->ops & CLOSE_OP_UPDATE) != 0);
+		values[6] = BoolGetDatum((o->ops & CLOSE_OP_DELETE) != 0);
+		values[7] = Int32GetDatum(o->delete_status);
+		nulls[7] = o->delete_status == 0;
+		values[8] = CStringGetTextDatum(paging_names[o->paging]);
+		values[9] = text_array(o->required_filters);
+		values[10] = text_array(o->filters);
+		values[11] = CStringGetTextDatum(o->id_param);
+		values[12] = CStringGetTextDatum(o->key_field);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * closecrm_fdw.h
+ *		  Declarations shared by the files of the Close CRM foreign data
+ *		  wrapper, grouped by the file that defines them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CLOSECRM_FDW_H
+#define CLOSECRM_FDW_H
+
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/relcache.h"
+#include "commands/explain.h"
+#include "utils/timestamp.h"
+
+#define CLOSECRM_FDW_VERSION "0.1.0"
+
+/* ---------- in catalog.c / catalog_data.c ---------- */
+
+/* Operations a Close collection supports (bit flags). */
+#define CLOSE_OP_GET		0x01
+#define CLOSE_OP_LIST		0x02
+#define CLOSE_OP_CREATE		0x04
+#define CLOSE_OP_UPDATE		0x08
+#define CLOSE_OP_DELETE		0x10
+
+/* How a collection's list endpoint pages. */
+typedef enum ClosePaging
+{
+	CLOSE_PAGING_NONE,			/* no list endpoint */
+	CLOSE_PAGING_SKIP,			/* _skip / _limit / has_more */
+	CLOSE_PAGING_CURSOR,		/* _cursor / cursor_next (event log) */
+	CLOSE_PAGING_SINGLE			/* one page holds everything */
+} ClosePaging;
+
+/* One top-level field of a Close object, with the type IMPORT uses. */
+typedef struct CloseFieldDef
+{
+	const char *name;
+	const char *pgtype;
+} CloseFieldDef;
+
+/* One Close collection, as generated from openapi.json. */
+typedef struct CloseObjectDef
+{
+	const char *name;			/* collection path: "lead", "activity/note" */
+	const char *table_name;		/* name for IMPORT: "activity_note" */
+	const char *id_param;		/* path parameter naming the object */
+	const char *key_field;		/* the object's field holding that value */
+	int			ops;			/* CLOSE_OP_* flags */
+	int			delete_status;	/* 200 or 204; 0 when not deletable */
+	int			create_status;	/* 200 or 201; 0 when not creatable */
+	ClosePaging paging;
+	int			max_limit;		/* largest _limit Close accepts; 0 unknown */
+	bool		fields_param;	/* list accepts _fields */
+	bool		order_by;		/* list accepts _order_by */
+	const char *const *required_filters;	/* "a|b" = one of a, b */
+	const char *const *filters; /* list query parameters */
+	const CloseFieldDef *fields;	/* NULL-terminated */
+} CloseObjectDef;
+
+extern const CloseObjectDef close_object_catalog[];
+extern const int close_object_catalog_size;
+
+extern const CloseObjectDef *close_catalog_lookup(const char *name);
+extern char *close_catalog_suggestions(const char *name);
+extern char *close_catalog_ops_text(const CloseObjectDef *object);
+
+/* ---------- in option.c ---------- */
+
+/* Server options after validation and defaulting. */
+typedef struct CloseServerOptions
+{
+	char	   *base_url;		/* without trailing slash */
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+	int			max_concurrency;
+	int			page_size;
+	int			max_response_size;	/* bytes */
+} CloseServerOptions;
+
+/* Everything needed to send requests as one user to one server. */
+typedef struct CloseConnection
+{
+	Oid			serverid;
+	Oid			userid;
+	char	   *server_name;
+	CloseServerOptions opts;
+	char	   *api_key;		/* never printed */
+} CloseConnection;
+
+/* Per-table facts read from the catalog and the table's options. */
+typedef struct CloseTableInfo
+{
+	const CloseObjectDef *object;
+	bool		updatable;
+	int			natts;
+	char	  **field_names;	/* per attribute (0-based); NULL if dropped */
+	bool	   *is_attrs;		/* jsonb column named attrs: whole object */
+	AttrNumber	id_attno;		/* column reading the key field; 0 if none */
+} CloseTableInfo;
+
+extern void close_get_server_options(ForeignServer *server,
+									 CloseServerOptions *opts);
+extern CloseConnection *close_get_connection(Oid serverid, Oid userid);
+extern CloseTableInfo *close_get_table_info(Relation rel);
+
+/* ---------- in http.c ---------- */
+
+/* One HTTP exchange with Close: the request and, once done, its outcome. */
+typedef struct CloseRequest
+{
+	/* request */
+	const char *method;
+	char	   *path;			/* relative to base_url, with query string */
+	char	   *body;			/* JSON request body or NULL */
+	bool		retry_unsafe;	/* may retry even if possibly processed */
+
+	/* outcome */
+	long		status;			/* HTTP status; 0 if no response */
+	StringInfoData response;	/* body bytes */
+	StringInfoData headers;		/* raw header lines of the final response */
+	char	   *transport_error;	/* set when no usable response arrived */
+	int			attempts;
+
+	/* engine bookkeeping */
+	void	   *easy;
+	struct curl_slist *header_list;
+	char		errbuf[256];
+	bool		too_large;
+	size_t		max_bytes;		/* response size limit */
+	TimestampTz not_before;
+	int			state;
+} CloseRequest;
+
+extern CloseRequest *close_request_make(const char *method, const char *path,
+										const char *body);
+extern void close_http_perform(CloseConnection *conn, CloseRequest **requests,
+							   int nrequests);
+extern char *close_url_escape(const char *text, int len);
+extern char *close_response_header(CloseRequest *req, const char *name);
+extern void close_report_http_error(CloseConnection *conn, CloseRequest *req,
+									const char *action);
+extern void close_report_transport_error(CloseConnection *conn,
+										 CloseRequest *req);
+extern const char *close_curl_version(void);
+
+/* ---------- in convert.c ---------- */
+
+struct cJSON;
+extern void close_json_init(void);
+extern struct cJSON *close_json_parse(const char *text, size_t len);
+extern struct cJSON *close_json_field(struct cJSON *object, const char *field);
+extern Datum close_json_to_datum(struct cJSON *value, Oid typid, int32 typmod,
+								 bool *isnull);
+extern void close_object_to_values(struct cJSON *object, CloseTableInfo *table,
+								   TupleDesc tupdesc, const bool *wanted,
+								   const char *relname,
+								   Datum *values, bool *nulls);
+extern Datum close_text_to_jsonb(const char *text, size_t len);
+extern char *close_error_text(const char *body, size_t len);
+
+/* ---------- in planner.c ---------- */
+
+/* What a scan sends to Close. */
+typedef enum CloseScanKind
+{
+	CLOSE_SCAN_LOOKUP,			/* GET /{object}/{id}/ per id */
+	CLOSE_SCAN_LIST				/* GET /{object}/ page by page */
+} CloseScanKind;
+
+/* Planner state of one Close foreign table (baserel->fdw_private). */
+typedef struct CloseRelInfo
+{
+	CloseTableInfo *table;
+	Oid			serverid;
+	Oid			userid;
+	List	   *id_exprs;		/* lookup: expressions giving the id(s) */
+	bool		id_is_array;	/* id = ANY(array) rather than id = expr */
+	Expr	   *id_clause;		/* the RestrictInfo clause used for lookup */
+	int			page_size;
+} CloseRelInfo;
+
+/*
+ * Indexes into ForeignScan.fdw_private.  fdw_exprs holds, for a lookup, the
+ * id expression; for a listing, one value expression per filter name.
+ */
+enum CloseScanPrivateIndex
+{
+	CloseScanPrivateKind,		/* Integer: CloseScanKind */
+	CloseScanPrivateIdIsArray,	/* Boolean */
+	CloseScanPrivateFilters,	/* List of String: list query parameters */
+	CloseScanPrivateRetrieved	/* List of Integer: columns used; NIL all */
+};
+
+extern void closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+extern void closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+extern ForeignScan *closeGetForeignPlan(PlannerInfo *root,
+										RelOptInfo *baserel,
+										Oid foreigntableid,
+										ForeignPath *best_path,
+										List *tlist, List *scan_clauses,
+										Plan *outer_plan);
+extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
+									  AttrNumber id_attno, Expr **id_expr,
+									  bool *is_array);
+
+/* ---------- in scan.c ---------- */
+
+extern void closeBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *closeIterateForeignScan(ForeignScanState *node);
+extern void closeReScanForeignScan(ForeignScanState *node);
+extern void closeEndForeignScan(ForeignScanState *node);
+extern void closeExplainForeignScan(ForeignScanState *node,
+									ExplainState *es);
+extern void close_report_no_lookup(const CloseObjectDef *object);
+extern List *close_eval_ids(List *id_exprs, bool id_is_array,
+							ExprContext *econtext);
+
+/* ---------- in modify.c ---------- */
+
+extern void closeAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+										 RangeTblEntry *target_rte,
+										 Relation target_relation);
+extern List *closePlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+									Index resultRelation, int subplan_index);
+extern void closeBeginForeignModify(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo, List *fdw_private,
+									int subplan_index, int eflags);
+extern TupleTableSlot *closeExecForeignDelete(EState *estate,
+											  ResultRelInfo *rinfo,
+											  TupleTableSlot *slot,
+											  TupleTableSlot *planSlot);
+extern void closeEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+extern int	closeIsForeignRelUpdatable(Relation rel);
+extern bool closePlanDirectModify(PlannerInfo *root, ModifyTable *plan,
+								  Index resultRelation, int subplan_index);
+extern void closeBeginDirectModify(ForeignScanState *node, int eflags);
+extern TupleTableSlot *closeIterateDirectModify(ForeignScanState *node);
+extern void closeEndDirectModify(ForeignScanState *node);
+extern void closeExplainForeignModify(ModifyTableState *mtstate,
+									  ResultRelInfo *rinfo, List *fdw_private,
+									  int subplan_index,
+									  ExplainState *es);
+extern void closeExplainDirectModify(ForeignScanState *node,
+									 ExplainState *es);
+extern char *close_object_path(const CloseObjectDef *object, const char *id);
+
+#endif							/* CLOSECRM_FDW_H */

@@ -1,0 +1,532 @@
+/*-------------------------------------------------------------------------
+ *
+ * planner.c
+ *		  Planning of scans of Close foreign tables: recognising conditions
+ *		  that name objects by id (so a scan becomes GET /{object}/{id}/
+ *		  instead of a listing), costing, parameterized paths for joins on
+ *		  id, and the ForeignScan plan node.
+ *
+ * Costs are in units where one HTTP round trip to Close is
+ * CLOSE_REQUEST_COST: a lookup costs one request per id, a listing one per
+ * page, so the planner prefers lookups whenever the query names ids, and
+ * prefers a nested loop of lookups over listing a whole collection for a
+ * join on id.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "parser/parse_coerce.h"
+#include "catalog/pg_type.h"
+#include "closecrm_fdw.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+/* One HTTP round trip, in planner cost units. */
+#define CLOSE_REQUEST_COST		50.0
+/* Rows we assume a collection has when listing it. */
+#define CLOSE_DEFAULT_LIST_ROWS 100000.0
+/* Ids we assume an id = ANY(non-constant array) names. */
+#define CLOSE_DEFAULT_ANY_IDS	10.0
+
+/*
+ * strip_relabel
+ *		The expression under any binary-compatible casts.
+ */
+static Node *
+strip_relabel(Node *node)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
+/*
+ * is_string_equality
+ *		True if "opno" is an "=" operator comparing string types (text,
+ *		varchar, name, bpchar...), i.e. one that compares ids as Close does.
+ */
+static bool
+is_string_equality(Oid opno)
+{
+	Oid			left,
+				right;
+	char	   *name = get_opname(opno);
+
+	if (name == NULL || strcmp(name, "=") != 0)
+		return false;
+	op_input_types(opno, &left, &right);
+	return TypeCategory(left) == TYPCATEGORY_STRING &&
+		TypeCategory(right) == TYPCATEGORY_STRING;
+}
+
+/*
+ * is_id_var
+ *		True if "node" is the id column of relation "relid" (at this query
+ *		level).
+ */
+static bool
+is_id_var(Node *node, Index relid, AttrNumber id_attno)
+{
+	Var		   *var = (Var *) strip_relabel(node);
+
+	return var != NULL && IsA(var, Var) && var->varno == relid &&
+		var->varattno == id_attno && var->varlevelsup == 0;
+}
+
+/*
+ * usable_id_source
+ *		True if "expr" can supply ids at execution time: no columns of the
+ *		scanned relation itself, nothing volatile.
+ */
+static bool
+usable_id_source(Node *expr, Index relid)
+{
+	Relids		varnos = pull_varnos(NULL, expr);
+
+	if (bms_is_member(relid, varnos))
+		return false;
+	if (contain_volatile_functions(expr))
+		return false;
+	return true;
+}
+
+/*
+ * close_is_id_lookup_clause
+ *		True if "clause" is "id = expr", "expr = id" or "id = ANY(array
+ *		expr)" on relation "relid", where expr does not involve the relation
+ *		itself.  Sets *id_expr to expr and *is_array for the ANY form.
+ */
+bool
+close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
+						  Expr **id_expr, bool *is_array)
+{
+	if (id_attno == 0 || clause == NULL)
+		return false;
+
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *left,
+				   *right;
+
+		if (list_length(op->args) != 2 || !is_string_equality(op->opno))
+			return false;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		if (is_id_var(left, relid, id_attno) && usable_id_source(right, relid))
+		{
+			*id_expr = (Expr *) right;
+			*is_array = false;
+			return true;
+		}
+		if (is_id_var(right, relid, id_attno) && usable_id_source(left, relid))
+		{
+			*id_expr = (Expr *) left;
+			*is_array = false;
+			return true;
+		}
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Node	   *left = linitial(saop->args);
+		Node	   *right = lsecond(saop->args);
+
+		if (saop->useOr && is_string_equality(saop->opno) &&
+			is_id_var(left, relid, id_attno) && usable_id_source(right, relid))
+		{
+			*id_expr = (Expr *) right;
+			*is_array = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * find_lookup_clause
+ *		The best id lookup clause among RestrictInfos "clauses": a single id
+ *		beats an array of ids.  Returns false if there is none.
+ */
+static bool
+find_lookup_clause(List *clauses, Index relid, AttrNumber id_attno,
+				   Expr **clause_out, Expr **id_expr, bool *is_array)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Expr	   *expr;
+		bool		arr;
+
+		if (!close_is_id_lookup_clause(rinfo->clause, relid, id_attno, &expr, &arr))
+			continue;
+		if (!found || (*is_array && !arr))
+		{
+			*clause_out = rinfo->clause;
+			*id_expr = expr;
+			*is_array = arr;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/*
+ * closeGetForeignRelSize
+ *		Read the table's catalog entry and options, find an id condition,
+ *		and estimate the number of rows.
+ */
+void
+closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid)
+{
+	CloseRelInfo *fpinfo = palloc0(sizeof(CloseRelInfo));
+	Relation	rel;
+	Expr	   *id_expr;
+	CloseServerOptions opts;
+
+	rel = table_open(foreigntableid, NoLock);
+	fpinfo->table = close_get_table_info(rel);
+	table_close(rel, NoLock);
+	fpinfo->serverid = GetForeignTable(foreigntableid)->serverid;
+	close_get_server_options(GetForeignServer(fpinfo->serverid), &opts);
+	fpinfo->page_size = opts.page_size;
+	baserel->fdw_private = fpinfo;
+
+	if (find_lookup_clause(baserel->baserestrictinfo, baserel->relid,
+						   fpinfo->table->id_attno, &fpinfo->id_clause,
+						   &id_expr, &fpinfo->id_is_array))
+	{
+		fpinfo->id_exprs = list_make1(id_expr);
+		baserel->rows = 1;
+		if (fpinfo->id_is_array)
+		{
+			Node	   *arr = strip_relabel((Node *) id_expr);
+
+			baserel->rows = CLOSE_DEFAULT_ANY_IDS;
+			if (IsA(arr, Const) && !((Const *) arr)->constisnull)
+			{
+				ArrayType  *a = DatumGetArrayTypeP(((Const *) arr)->constvalue);
+
+				baserel->rows = Max(1, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
+			}
+		}
+	}
+	else
+		baserel->rows = clamp_row_est(CLOSE_DEFAULT_LIST_ROWS *
+									  clauselist_selectivity(root,
+															 baserel->baserestrictinfo,
+															 0, JOIN_INNER, NULL));
+}
+
+/*
+ * ec_member_is_id
+ *		Callback for generate_implied_equalities_for_column: true for the
+ *		equivalence class member that is our id column.
+ */
+static bool
+ec_member_is_id(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				EquivalenceMember *em, void *arg)
+{
+	CloseRelInfo *fpinfo = (CloseRelInfo *) rel->fdw_private;
+
+	return is_id_var((Node *) em->em_expr, rel->relid, fpinfo->table->id_attno);
+}
+
+/*
+ * add_lookup_path_for
+ *		Add a path parameterized by the relations that "rinfo" (an id lookup
+ *		join clause) needs: a nested loop then looks objects up one outer
+ *		row at a time.
+ */
+static void
+add_lookup_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
+{
+	Relids		required_outer;
+	ParamPathInfo *param_info;
+	Expr	   *id_expr;
+	bool		is_array;
+	double		ids;
+
+	if (!close_is_id_lookup_clause(rinfo->clause, baserel->relid,
+								   ((CloseRelInfo *) baserel->fdw_private)->table->id_attno,
+								   &id_expr, &is_array))
+		return;
+	required_outer = bms_union(rinfo->clause_relids, baserel->lateral_relids);
+	required_outer = bms_del_members(required_outer, baserel->relids);
+	if (bms_is_empty(required_outer))
+		return;
+	param_info = get_baserel_parampathinfo(root, baserel, required_outer);
+	ids = is_array ? CLOSE_DEFAULT_ANY_IDS : 1;
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, ids,
+									 CLOSE_REQUEST_COST,
+									 CLOSE_REQUEST_COST * ids + cpu_tuple_cost * ids,
+									 NIL, param_info->ppi_req_outer, NULL, NIL));
+}
+
+/*
+ * closeGetForeignPaths
+ *		One unparameterized path (lookups if the query names ids, else a
+ *		listing), plus parameterized lookup paths for join clauses on id.
+ */
+void
+closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+					 Oid foreigntableid)
+{
+	CloseRelInfo *fpinfo = (CloseRelInfo *) baserel->fdw_private;
+	Cost		startup = CLOSE_REQUEST_COST;
+	Cost		total;
+	ListCell   *lc;
+	List	   *ec_clauses;
+
+	if (fpinfo->id_exprs != NIL)
+		total = CLOSE_REQUEST_COST * baserel->rows;
+	else
+		total = CLOSE_REQUEST_COST * ceil(CLOSE_DEFAULT_LIST_ROWS / fpinfo->page_size);
+	total += cpu_tuple_cost * baserel->rows;
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL,
+									 baserel->lateral_relids, NULL, NIL));
+
+	if (fpinfo->table->id_attno == 0)
+		return;
+
+	foreach(lc, baserel->joininfo)
+		add_lookup_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
+
+	ec_clauses = generate_implied_equalities_for_column(root, baserel,
+														ec_member_is_id, NULL,
+														baserel->lateral_referencers);
+	foreach(lc, ec_clauses)
+		add_lookup_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
+}
+
+/*
+ * object_has_filter
+ *		True if Close's list endpoint of "object" takes query parameter
+ *		"name".
+ */
+static bool
+object_has_filter(const CloseObjectDef *object, const char *name)
+{
+	const char *const *f;
+
+	for (f = object->filters; *f != NULL; f++)
+	{
+		if (strcmp(*f, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * collect_list_filters
+ *		Conditions "column = value" (value a constant, parameter or stable
+ *		expression) and "column = ANY(array)" on columns whose JSON field
+ *		Close's list endpoint takes as a query parameter ("field", or
+ *		"field__in" for arrays).  Appends the parameter names to *names
+ *		and the value expressions to *exprs.
+ */
+static void
+collect_list_filters(List *clauses, Index relid, CloseTableInfo *table,
+					 List **names, List **exprs)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
+		int			attno;
+
+		for (attno = 1; attno <= table->natts; attno++)
+		{
+			const char *field = table->field_names[attno - 1];
+			Expr	   *value;
+			bool		is_array;
+			char	   *param;
+
+			if (field == NULL || table->is_attrs[attno - 1] ||
+				attno == table->id_attno)
+				continue;
+			if (!close_is_id_lookup_clause(clause, relid, attno, &value, &is_array))
+				continue;
+			param = is_array ? psprintf("%s__in", field) : pstrdup(field);
+			if (!object_has_filter(table->object, param))
+				continue;
+			*names = lappend(*names, makeString(param));
+			*exprs = lappend(*exprs, value);
+			break;
+		}
+	}
+}
+
+/*
+ * required_filters_missing
+ *		The first group of required_filters of "object" that no pushed
+ *		filter satisfies ("a|b" meaning either), or NULL.
+ */
+static const char *
+required_filters_missing(const CloseObjectDef *object, List *names)
+{
+	const char *const *group;
+
+	for (group = object->required_filters; *group != NULL; group++)
+	{
+		ListCell   *lc;
+		bool		ok = false;
+
+		foreach(lc, names)
+		{
+			const char *name = strVal(lfirst(lc));
+			const char *p = *group;
+			size_t		len = strlen(name);
+
+			/* a pushed "x__in" satisfies "x" too */
+			if (len > 4 && strcmp(name + len - 4, "__in") == 0)
+				len -= 4;
+			while (p != NULL && !ok)
+			{
+				const char *bar = strchr(p, '|');
+				size_t		plen = bar ? (size_t) (bar - p) : strlen(p);
+
+				ok = (plen == len && strncmp(p, name, len) == 0);
+				p = bar ? bar + 1 : NULL;
+			}
+		}
+		if (!ok)
+			return *group;
+	}
+	return NULL;
+}
+
+/*
+ * columns_needed
+ *		The attribute numbers of the columns the query uses from this scan
+ *		(output and conditions), as a List of Integer; NIL means all (a
+ *		whole-row reference).  Only these are converted from JSON: cheaper,
+ *		and a field that does not fit a column the query does not use is no
+ *		error.
+ */
+static List *
+columns_needed(RelOptInfo *baserel, List *scan_clauses)
+{
+	Bitmapset  *attrs = NULL;
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			idx = -1;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, scan_clauses)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &attrs);
+	while ((idx = bms_next_member(attrs, idx)) >= 0)
+	{
+		AttrNumber	attno = idx + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno == 0)
+			return NIL;
+		if (attno > 0)
+			result = lappend(result, makeInteger(attno));
+	}
+	/* nothing needed (e.g. count(*)): keep the list non-empty, meaning none */
+	if (result == NIL)
+		result = list_make1(makeInteger(0));
+	return result;
+}
+
+/*
+ * closeGetForeignPlan
+ *		Build the ForeignScan: a lookup when the chosen path's clauses name
+ *		ids (fdw_exprs holds the id expression), else a listing.  Every
+ *		condition is also checked locally: cheap, and exact whatever Close
+ *		answers.
+ */
+ForeignScan *
+closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+					Oid foreigntableid, ForeignPath *best_path, List *tlist,
+					List *scan_clauses, Plan *outer_plan)
+{
+	CloseRelInfo *fpinfo = (CloseRelInfo *) baserel->fdw_private;
+	const CloseObjectDef *object = fpinfo->table->object;
+	Expr	   *clause;
+	Expr	   *id_expr;
+	bool		is_array = false;
+	List	   *fdw_exprs = NIL;
+	List	   *filter_names = NIL;
+	List	   *filter_exprs = NIL;
+	const char *missing;
+	List	   *retrieved;
+	CloseScanKind kind = CLOSE_SCAN_LIST;
+
+	if (find_lookup_clause(scan_clauses, baserel->relid,
+						   fpinfo->table->id_attno, &clause, &id_expr,
+						   &is_array))
+	{
+		kind = CLOSE_SCAN_LOOKUP;
+		fdw_exprs = list_make1(id_expr);
+		/*
+		 * A DELETE by id needs no GET (PlanDirectModify takes over), so a
+		 * collection without GET by id is refused here only when reading.
+		 */
+		if (!(object->ops & CLOSE_OP_GET) &&
+			!(root->parse->commandType == CMD_DELETE &&
+			  root->parse->resultRelation == baserel->relid))
+			close_report_no_lookup(object);
+	}
+	else if (!(object->ops & CLOSE_OP_LIST))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Close object \"%s\" cannot be listed", object->name),
+				 errdetail("The Close API supports %s for \"%s\".",
+						   close_catalog_ops_text(object), object->name),
+				 errhint("Name the objects by id: WHERE id = '...', id = ANY(...), or a join on id.")));
+	else if (collect_list_filters(scan_clauses, baserel->relid, fpinfo->table,
+								  &filter_names, &filter_exprs),
+			 (missing = required_filters_missing(object, filter_names)) != NULL)
+	{
+		char	   *names = pstrdup(missing);
+		char	   *bar;
+
+		while ((bar = strchr(names, '|')) != NULL)
+			names = psprintf("%.*s or %s", (int) (bar - names), names, bar + 1);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("listing Close object \"%s\" requires a condition on %s",
+						object->name, names),
+				 errdetail("Close refuses to list \"%s\" without that filter.",
+						   object->name),
+				 errhint("Add a condition such as WHERE %s = '...', or look objects up by id.",
+						 names)));
+	}
+
+	if (kind == CLOSE_SCAN_LIST)
+		fdw_exprs = filter_exprs;
+	else
+		filter_names = NIL;
+	retrieved = columns_needed(baserel, scan_clauses);
+
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
+							list_make4(makeInteger(kind), makeBoolean(is_array),
+									   filter_names, retrieved),
+							NIL, NIL, outer_plan);
+}

@@ -1,0 +1,615 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  Execution of scans of Close foreign tables: lookups by id (all ids
+ *		  of one scan fetched concurrently) and listings fetched page by page
+ *		  as the executor consumes rows, with one page in memory at a time;
+ *		  and what EXPLAIN shows of them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <cjson/cJSON.h>
+
+#include "closecrm_fdw.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/ruleutils.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* Execution state of one scan. */
+typedef struct CloseScanState
+{
+	CloseConnection *conn;
+	CloseTableInfo *table;
+	const char *relname;
+	CloseScanKind kind;
+	bool		id_is_array;
+	List	   *filter_names;	/* list query parameter names */
+	List	   *exprstates;		/* id expression, or filter values */
+	bool	   *wanted;			/* per column: converted from JSON? */
+
+	MemoryContext batch_cxt;	/* the current page or lookup results */
+	MemoryContext temp_cxt;		/* the current row's values */
+
+	bool		started;
+	cJSON	  **objects;		/* current batch of objects */
+	int			nobjects;
+	int			next;
+
+	/* listing */
+	bool		has_more;
+	int			skip;
+	char	   *cursor;
+	char	   *filter_query;	/* "&a=x&b=y", evaluated once per (re)scan */
+
+	/* for EXPLAIN ANALYZE */
+	int			requests;
+	int			pages;
+	int			retries;
+	int64		bytes;
+} CloseScanState;
+
+/*
+ * close_report_no_lookup
+ *		ERROR for a lookup by id on a collection Close cannot fetch by id.
+ */
+void
+close_report_no_lookup(const CloseObjectDef *object)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("Close object \"%s\" cannot be looked up by id", object->name),
+			 errdetail("Close has no GET /%s/{id}/; it supports %s for \"%s\".",
+					   object->name, close_catalog_ops_text(object), object->name),
+			 (object->ops & CLOSE_OP_LIST) ?
+			 errhint("To find the object in a listing instead, compare the id without \"=\", e.g. WHERE id LIKE '...'.") :
+			 errhint("Use close_raw() for this endpoint.")));
+}
+
+/*
+ * close_object_path
+ *		"/{object}/{percent-encoded id}/".
+ */
+char *
+close_object_path(const CloseObjectDef *object, const char *id)
+{
+	return psprintf("/%s/%s/", object->name, close_url_escape(id, strlen(id)));
+}
+
+/*
+ * datum_text
+ *		Text form of a Datum of type "typid".
+ */
+static char *
+datum_text(Datum value, Oid typid)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	return OidOutputFunctionCall(outfunc, value);
+}
+
+/*
+ * close_eval_ids
+ *		Evaluate the id expression of a lookup: a list of distinct, non-empty
+ *		id strings in first-seen order (NULLs and empty strings name no
+ *		object, so they give no request).
+ */
+List *
+close_eval_ids(List *id_exprs, bool id_is_array, ExprContext *econtext)
+{
+	ExprState  *state = (ExprState *) linitial(id_exprs);
+	Oid			typid = exprType((Node *) state->expr);
+	List	   *ids = NIL;
+	bool		isnull;
+	Datum		value;
+
+	value = ExecEvalExpr(state, econtext, &isnull);
+	if (isnull)
+		return NIL;
+	if (!id_is_array)
+	{
+		char	   *id = datum_text(value, typid);
+
+		return id[0] ? list_make1(makeString(id)) : NIL;
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+		Oid			elemtype = ARR_ELEMTYPE(arr);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int			i;
+
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+						  &elems, &nulls, &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			char	   *id;
+			ListCell   *lc;
+			bool		seen = false;
+
+			if (nulls[i])
+				continue;
+			id = datum_text(elems[i], elemtype);
+			if (id[0] == '\0')
+				continue;
+			foreach(lc, ids)
+			{
+				if (strcmp(strVal(lfirst(lc)), id) == 0)
+				{
+					seen = true;
+					break;
+				}
+			}
+			if (!seen)
+				ids = lappend(ids, makeString(id));
+		}
+	}
+	return ids;
+}
+
+/*
+ * closeBeginForeignScan
+ *		Set up the scan; nothing is sent to Close until the first row is
+ *		asked for.
+ */
+void
+closeBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	CloseScanState *fsstate;
+	RangeTblEntry *rte;
+	Oid			userid;
+	List	   *retrieved;
+	ListCell   *lc;
+
+	fsstate = palloc0(sizeof(CloseScanState));
+	node->fdw_state = fsstate;
+	fsstate->kind = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateKind));
+	fsstate->id_is_array = boolVal(list_nth(fsplan->fdw_private,
+											CloseScanPrivateIdIsArray));
+	fsstate->filter_names = (List *) list_nth(fsplan->fdw_private,
+											  CloseScanPrivateFilters);
+	fsstate->table = close_get_table_info(node->ss.ss_currentRelation);
+	fsstate->relname = RelationGetRelationName(node->ss.ss_currentRelation);
+	retrieved = (List *) list_nth(fsplan->fdw_private, CloseScanPrivateRetrieved);
+	if (retrieved != NIL)
+	{
+		fsstate->wanted = palloc0(sizeof(bool) * fsstate->table->natts);
+		foreach(lc, retrieved)
+		{
+			int			attno = intVal(lfirst(lc));
+
+			if (attno > 0)
+				fsstate->wanted[attno - 1] = true;
+		}
+	}
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	/* reached when a DELETE by id could not be sent directly */
+	if (fsstate->kind == CLOSE_SCAN_LOOKUP &&
+		!(fsstate->table->object->ops & CLOSE_OP_GET))
+		close_report_no_lookup(fsstate->table->object);
+
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	fsstate->conn = close_get_connection(
+										 GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation))->serverid,
+										 userid);
+	fsstate->exprstates = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	fsstate->batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											   "closecrm_fdw batch",
+											   ALLOCSET_DEFAULT_SIZES);
+	fsstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											  "closecrm_fdw row",
+											  ALLOCSET_SMALL_SIZES);
+}
+
+/*
+ * account_request
+ *		Add one finished request to the scan's EXPLAIN ANALYZE figures.
+ */
+static void
+account_request(CloseScanState *fsstate, CloseRequest *req)
+{
+	fsstate->requests += req->attempts;
+	fsstate->retries += Max(0, req->attempts - 1);
+	fsstate->bytes += req->response.len;
+}
+
+/*
+ * fetch_lookups
+ *		Send GET /{object}/{id}/ for every id of the scan, concurrently, and
+ *		keep the objects found (a 404 means no such object: no row).
+ */
+static void
+fetch_lookups(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	const CloseObjectDef *object = fsstate->table->object;
+	List	   *ids;
+	CloseRequest **reqs;
+	int			n;
+	int			i;
+	ListCell   *lc;
+
+	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
+	n = list_length(ids);
+	fsstate->objects = palloc0(sizeof(cJSON *) * Max(n, 1));
+	fsstate->nobjects = 0;
+	if (n == 0)
+		return;
+
+	reqs = palloc(sizeof(CloseRequest *) * n);
+	i = 0;
+	foreach(lc, ids)
+		reqs[i++] = close_request_make("GET",
+									   close_object_path(object, strVal(lfirst(lc))),
+									   NULL);
+	close_http_perform(fsstate->conn, reqs, n);
+
+	for (i = 0; i < n; i++)
+	{
+		CloseRequest *req = reqs[i];
+		cJSON	   *obj;
+
+		account_request(fsstate, req);
+		if (req->status == 404)
+			continue;
+		if (req->status != 200)
+			close_report_http_error(fsstate->conn, req,
+									psprintf("look up %s \"%s\"", object->name,
+											 strVal(list_nth(ids, i))));
+		obj = close_json_parse(req->response.data, req->response.len);
+		if (!cJSON_IsObject(obj))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("Close returned a malformed response to GET %s",
+							req->path),
+					 errdetail("Expected a JSON object, got: %s",
+							   close_error_text(req->response.data,
+												req->response.len)),
+					 errhint("Check that base_url points at the Close API.")));
+		fsstate->objects[fsstate->nobjects++] = obj;
+	}
+}
+
+/*
+ * build_filter_query
+ *		"&name=value..." for the listing's pushed-down filters, evaluated
+ *		now (parameters have their values for this scan).  Returns false if
+ *		a filter value is NULL: "column = NULL" matches nothing.
+ */
+static bool
+build_filter_query(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	StringInfoData buf;
+	ListCell   *ln,
+			   *le;
+
+	initStringInfo(&buf);
+	forboth(ln, fsstate->filter_names, le, fsstate->exprstates)
+	{
+		const char *name = strVal(lfirst(ln));
+		ExprState  *state = (ExprState *) lfirst(le);
+		size_t		namelen = strlen(name);
+		bool		is_array = namelen > 4 && strcmp(name + namelen - 4, "__in") == 0;
+		List	   *values = close_eval_ids(list_make1(state), is_array, econtext);
+		StringInfoData joined;
+		ListCell   *lv;
+
+		if (values == NIL)
+			return false;
+		initStringInfo(&joined);
+		foreach(lv, values)
+			appendStringInfo(&joined, "%s%s", joined.len ? "," : "",
+							 strVal(lfirst(lv)));
+		appendStringInfo(&buf, "&%s=%s", name,
+						 close_url_escape(joined.data, joined.len));
+	}
+	fsstate->filter_query = buf.data;
+	return true;
+}
+
+/*
+ * list_page_path
+ *		The path of the next page of a listing.
+ */
+static char *
+list_page_path(CloseScanState *fsstate)
+{
+	const CloseObjectDef *object = fsstate->table->object;
+	int			limit = fsstate->conn->opts.page_size;
+
+	if (object->max_limit > 0)
+		limit = Min(limit, object->max_limit);
+	switch (object->paging)
+	{
+		case CLOSE_PAGING_SKIP:
+			return psprintf("/%s/?_skip=%d&_limit=%d%s", object->name,
+							fsstate->skip, limit, fsstate->filter_query);
+		case CLOSE_PAGING_CURSOR:
+			return psprintf("/%s/?_limit=%d%s%s%s", object->name, limit,
+							fsstate->filter_query,
+							fsstate->cursor ? "&_cursor=" : "",
+							fsstate->cursor ?
+							close_url_escape(fsstate->cursor, strlen(fsstate->cursor)) : "");
+		default:
+			return psprintf("/%s/%s%s", object->name,
+							fsstate->filter_query[0] ? "?" : "",
+							fsstate->filter_query[0] ? fsstate->filter_query + 1 : "");
+	}
+}
+
+/*
+ * malformed_list
+ *		ERROR for a list response that is not Close's list envelope.
+ */
+static void
+malformed_list(CloseRequest *req, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("Close returned a malformed list response to GET %s",
+					req->path),
+			 errdetail("%s", what),
+			 errhint("Check that base_url points at the Close API.")));
+}
+
+/*
+ * fetch_page
+ *		Fetch the next page of a listing into the batch context.  A page that
+ *		fails (after the engine's retries) fails the query: no partial
+ *		result is ever returned as if complete.
+ */
+static void
+fetch_page(CloseScanState *fsstate)
+{
+	const CloseObjectDef *object = fsstate->table->object;
+	CloseRequest *req;
+	cJSON	   *root;
+	cJSON	   *data;
+	cJSON	   *more;
+	cJSON	   *item;
+	int			n;
+
+	req = close_request_make("GET", list_page_path(fsstate), NULL);
+	close_http_perform(fsstate->conn, &req, 1);
+	account_request(fsstate, req);
+	fsstate->pages++;
+	if (req->status != 200)
+		close_report_http_error(fsstate->conn, req,
+								psprintf("list %s", object->name));
+
+	root = close_json_parse(req->response.data, req->response.len);
+	if (!cJSON_IsObject(root))
+		malformed_list(req, "The body is not a JSON object.");
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	if (!cJSON_IsArray(data))
+		malformed_list(req, "The key \"data\" is missing or not an array.");
+
+	n = cJSON_GetArraySize(data);
+	fsstate->objects = palloc(sizeof(cJSON *) * Max(n, 1));
+	fsstate->nobjects = 0;
+	cJSON_ArrayForEach(item, data)
+	{
+		if (!cJSON_IsObject(item))
+			malformed_list(req, "An element of \"data\" is not a JSON object.");
+		fsstate->objects[fsstate->nobjects++] = item;
+	}
+	fsstate->next = 0;
+
+	switch (object->paging)
+	{
+		case CLOSE_PAGING_SKIP:
+			more = cJSON_GetObjectItemCaseSensitive(root, "has_more");
+			if (!cJSON_IsBool(more))
+				malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
+			fsstate->has_more = cJSON_IsTrue(more);
+			if (fsstate->has_more && n == 0)
+				malformed_list(req, "The page is empty but \"has_more\" is true.");
+			fsstate->skip += n;
+			break;
+		case CLOSE_PAGING_CURSOR:
+			more = cJSON_GetObjectItemCaseSensitive(root, "cursor_next");
+			fsstate->has_more = cJSON_IsString(more) && more->valuestring[0] && n > 0;
+			fsstate->cursor = fsstate->has_more ? pstrdup(more->valuestring) : NULL;
+			break;
+		default:
+			more = cJSON_GetObjectItemCaseSensitive(root, "has_more");
+			if (cJSON_IsTrue(more))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("Close has more \"%s\" objects than one response holds",
+								object->name),
+						 errdetail("The list endpoint of \"%s\" has no paging parameters, and Close answered has_more = true.",
+								   object->name),
+						 errhint("Narrow the listing with conditions Close can filter on.")));
+			fsstate->has_more = false;
+			break;
+	}
+}
+
+/*
+ * start_scan
+ *		First request(s) of a scan or rescan.
+ */
+static void
+start_scan(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	MemoryContext old;
+
+	MemoryContextReset(fsstate->batch_cxt);
+	old = MemoryContextSwitchTo(fsstate->batch_cxt);
+	fsstate->started = true;
+	fsstate->next = 0;
+	fsstate->nobjects = 0;
+	fsstate->has_more = false;
+	fsstate->skip = 0;
+	fsstate->cursor = NULL;
+	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
+		fetch_lookups(node);
+	else if (build_filter_query(node))
+	{
+		/* the filter query outlives the pages: keep it in the row context's parent */
+		fsstate->filter_query = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
+													fsstate->filter_query);
+		fetch_page(fsstate);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * closeIterateForeignScan
+ *		Return the next row, fetching the next page when the current one is
+ *		used up; an empty slot at the end.
+ */
+TupleTableSlot *
+closeIterateForeignScan(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old;
+
+	if (!fsstate->started)
+		start_scan(node);
+
+	while (fsstate->next >= fsstate->nobjects)
+	{
+		if (!fsstate->has_more)
+			return ExecClearTuple(slot);
+		MemoryContextReset(fsstate->batch_cxt);
+		old = MemoryContextSwitchTo(fsstate->batch_cxt);
+		fetch_page(fsstate);
+		MemoryContextSwitchTo(old);
+	}
+
+	ExecClearTuple(slot);
+	MemoryContextReset(fsstate->temp_cxt);
+	old = MemoryContextSwitchTo(fsstate->temp_cxt);
+	close_object_to_values(fsstate->objects[fsstate->next++], fsstate->table,
+						   slot->tts_tupleDescriptor, fsstate->wanted,
+						   fsstate->relname,
+						   slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * closeReScanForeignScan
+ *		Start over; parameters may have new values, so everything is fetched
+ *		again on the next row request.
+ */
+void
+closeReScanForeignScan(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+
+	fsstate->started = false;
+	fsstate->nobjects = 0;
+	fsstate->next = 0;
+	fsstate->has_more = false;
+}
+
+/*
+ * closeEndForeignScan
+ *		Nothing to release: contexts go with the query, and libcurl handles
+ *		are freed as each request completes.
+ */
+void
+closeEndForeignScan(ForeignScanState *node)
+{
+}
+
+/*
+ * explain_exprs
+ *		Deparsed expressions, comma-separated, for EXPLAIN VERBOSE.
+ */
+static char *
+explain_exprs(ForeignScanState *node, ExplainState *es, List *exprs)
+{
+	List	   *context;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
+	initStringInfo(&buf);
+	foreach(lc, exprs)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+						 deparse_expression(lfirst(lc), context, false, false));
+	return buf.data;
+}
+
+/*
+ * closeExplainForeignScan
+ *		Show the Close request(s) the scan sends; with VERBOSE, the values
+ *		they are built from; with ANALYZE, what was actually sent.
+ */
+void
+closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	const CloseObjectDef *object = fsstate->table->object;
+
+	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
+	{
+		ExplainPropertyText("Close Request",
+							psprintf("GET /%s/{id}/%s", object->name,
+									 fsstate->id_is_array ? " for each distinct id" : ""),
+							es);
+		if (es->verbose)
+			ExplainPropertyText("Close Ids",
+								explain_exprs(node, es, fsplan->fdw_exprs), es);
+	}
+	else
+	{
+		StringInfoData buf;
+		ListCell   *lc;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "GET /%s/", object->name);
+		if (object->paging == CLOSE_PAGING_SKIP)
+			appendStringInfoString(&buf, "?_skip={n}&_limit={page_size}");
+		else if (object->paging == CLOSE_PAGING_CURSOR)
+			appendStringInfoString(&buf, "?_limit={page_size}&_cursor={cursor}");
+		foreach(lc, fsstate->filter_names)
+			appendStringInfo(&buf, "%s%s={}",
+							 buf.data[buf.len - 1] == '/' ? "?" : "&",
+							 strVal(lfirst(lc)));
+		ExplainPropertyText("Close Request", buf.data, es);
+		if (es->verbose && fsplan->fdw_exprs != NIL)
+			ExplainPropertyText("Close Filter Values",
+								explain_exprs(node, es, fsplan->fdw_exprs), es);
+	}
+	if (es->analyze && fsstate->conn != NULL)
+	{
+		ExplainPropertyInteger("Close Requests Sent", NULL, fsstate->requests, es);
+		if (fsstate->kind == CLOSE_SCAN_LIST)
+			ExplainPropertyInteger("Close Pages", NULL, fsstate->pages, es);
+		ExplainPropertyInteger("Close Retries", NULL, fsstate->retries, es);
+		ExplainPropertyInteger("Close Bytes Received", "bytes", fsstate->bytes, es);
+	}
+}

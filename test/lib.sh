@@ -1,0 +1,61 @@
+# Shell helpers shared by test/run_all.sh and test/demo.sh.
+
+# Debian packages needed to build, test and demo closecrm_fdw.
+CLOSECRM_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-common libcurl4-openssl-dev libcjson-dev python3 make gcc ca-certificates"
+
+# ensure_packages: install what is missing (as root, or through sudo).
+ensure_packages() {
+	local missing=() p
+	for p in $CLOSECRM_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}"
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	$sudo apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build_and_install: compile warning-free and install into PostgreSQL 15.
+build_and_install() {
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	make -s clean >/dev/null 2>&1
+	if ! make -s 2> /tmp/closecrm_fdw_build.log; then
+		cat /tmp/closecrm_fdw_build.log
+		return 1
+	fi
+	if grep -q "warning:" /tmp/closecrm_fdw_build.log; then
+		cat /tmp/closecrm_fdw_build.log
+		echo "build has warnings"
+		return 1
+	fi
+	$sudo make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# start_emulator DIR: start the Close emulator on a free loopback port;
+# sets EMULATOR_PORT and EMULATOR_PID.
+start_emulator() {
+	local dir=$1 i
+	rm -f "$dir/emulator.port"
+	python3 test/close_emulator.py --port 0 --port-file "$dir/emulator.port" \
+		> "$dir/emulator.log" 2>&1 &
+	EMULATOR_PID=$!
+	for i in $(seq 1 100); do
+		[ -s "$dir/emulator.port" ] && break
+		sleep 0.1
+	done
+	EMULATOR_PORT=$(cat "$dir/emulator.port" 2>/dev/null)
+	if [ -z "$EMULATOR_PORT" ]; then
+		echo "emulator did not start:"; cat "$dir/emulator.log"
+		return 1
+	fi
+}
+
+stop_emulator() {
+	[ -n "${EMULATOR_PID:-}" ] && kill "$EMULATOR_PID" 2>/dev/null
+	wait "${EMULATOR_PID:-}" 2>/dev/null
+	EMULATOR_PID=""
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every closecrm_fdw test on a fresh Debian 12 machine: installs the
+# Debian packages it needs, builds and installs the extension, starts the
+# Close API emulator and a throwaway PostgreSQL 15 cluster (pg_virtualenv),
+# runs the emulator's self-test and the pg_regress suites, and ends with the
+# line "N passed, M failed".  Exit status 0 only if every test passed.
+set -u
+cd "$(dirname "$0")/.."
+. test/lib.sh
+
+ensure_packages
+build_and_install || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+count() {						# count LOGFILE: add its ok / FAILED lines
+	local p f
+	p=$(grep -cE '(\.\.\. ok|^ok [0-9]+ )' "$1" || true)
+	f=$(grep -cE '(\.\.\. FAILED|^not ok [0-9]+ )' "$1" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+workdir=$(mktemp -d /tmp/closecrm_fdw_test.XXXXXX)
+chmod 755 "$workdir"
+
+echo "== emulator self-test"
+if python3 test/emulator_selftest.py > "$workdir/selftest.log" 2>&1; then :; fi
+tail -n 3 "$workdir/selftest.log"
+st=$(tail -n 1 "$workdir/selftest.log")
+if [[ "$st" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+	passed=$((passed + BASH_REMATCH[1]))
+	failed=$((failed + BASH_REMATCH[2]))
+else
+	failed=$((failed + 1))
+fi
+
+echo "== pg_regress suites"
+start_emulator "$workdir"
+export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
+pg_virtualenv -v 15 make installcheck > "$workdir/regress.log" 2>&1
+rc=$?
+cat "$workdir/regress.log" | grep -E '\.\.\. |tests (passed|failed)|failed' || true
+count "$workdir/regress.log"
+if [ $rc -ne 0 ]; then
+	[ -f regression.diffs ] && head -n 300 regression.diffs
+	# a run that failed before any suite reported still counts as a failure
+	grep -qE '\.\.\. (ok|FAILED)' "$workdir/regress.log" || { tail -n 40 "$workdir/regress.log"; failed=$((failed + 1)); }
+fi
+stop_emulator
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

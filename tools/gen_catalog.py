@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Generate closecrm_fdw's object catalog from Close's OpenAPI document.
+
+Reads ../shared/close-api/openapi.json (or the path given as the first
+argument) and writes:
+
+  src/catalog_data.c   the static C table the extension reads
+  test/catalog.json    the same facts for the emulator and the test scripts
+
+Only facts derived from the document (paths, methods, status codes, query
+parameter names, field names and types) are written; the document itself is
+never copied into the repository.  Re-run after updating openapi.json:
+
+    python3 tools/gen_catalog.py [path/to/openapi.json]
+"""
+
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DEFAULT_SPEC = os.path.join(REPO, "..", "shared", "close-api", "openapi.json")
+
+# Facts the document states only in prose (NOTES.md, "Pagination"): filters
+# without which Close refuses to list a collection.  Each inner list is a
+# group of which at least one must be given.
+REQUIRED_FILTER_PROSE = {
+    "comment": [["object_id", "thread_id"]],
+    "sequence_subscription": [["sequence_id", "contact_id", "lead_id"]],
+}
+
+# Collections whose list uses a cursor instead of _skip (NOTES.md: the event
+# log pages with _cursor/cursor_next and does not support _skip, even though
+# the document lists a _skip parameter for it).
+CURSOR_COLLECTIONS = {"event": 50}
+
+# The field naming an object where it is not "id" (NOTES.md: unsubscribed
+# e-mails are keyed by the address itself).
+KEY_FIELDS = {"unsubscribe/email": "email"}
+
+# Query parameters that are paging/projection machinery, not filters.
+MACHINERY = {"_limit", "_skip", "_fields", "_cursor", "_order_by", "_group_by",
+             "Authorization", "organization_id", "format"}
+
+# Paths that look like collections but are singletons or reports.
+NOT_COLLECTIONS = {"me", "blocked_phone_number/settings", "user/availability",
+                   "report/activity/metrics"}
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def resolve(spec, schema, depth=0):
+    """Follow $ref and unwrap oneOf/anyOf [X, null] to the real schema."""
+    while isinstance(schema, dict) and "$ref" in schema and depth < 20:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec["components"]["schemas"].get(name, {})
+        depth += 1
+    if isinstance(schema, dict):
+        for key in ("oneOf", "anyOf"):
+            alts = [a for a in schema.get(key, []) if a.get("type") != "null"]
+            if len(alts) == 1:
+                return resolve(spec, alts[0], depth + 1)
+        if "allOf" in schema:
+            merged = {"type": "object", "properties": {}}
+            for part in schema["allOf"]:
+                part = resolve(spec, part, depth + 1)
+                merged["properties"].update(part.get("properties", {}))
+            return merged
+    return schema if isinstance(schema, dict) else {}
+
+
+def pg_type(spec, schema):
+    """Map a JSON schema to the PostgreSQL type IMPORT FOREIGN SCHEMA uses."""
+    schema = resolve(spec, schema)
+    types = schema.get("type")
+    if isinstance(types, list):
+        types = [t for t in types if t != "null"]
+        types = types[0] if len(types) == 1 else None
+    fmt = schema.get("format")
+    if types == "string":
+        if fmt == "date-time":
+            return "timestamptz"
+        if fmt == "date":
+            return "date"
+        return "text"
+    if types == "integer":
+        return "bigint"
+    if types == "number":
+        return "numeric"
+    if types == "boolean":
+        return "boolean"
+    return "jsonb"
+
+
+def json_schema_of(spec, op, status_codes=("200", "201")):
+    for code in status_codes:
+        resp = op.get("responses", {}).get(code)
+        if resp:
+            content = resp.get("content", {}).get("application/json", {})
+            return resolve(spec, content.get("schema", {}))
+    return {}
+
+
+def object_fields(spec, get_op, list_op):
+    """Top-level fields of one object: from GET by id, else the list item."""
+    fields = {}
+    if get_op:
+        schema = json_schema_of(spec, get_op)
+        fields = schema.get("properties", {}) or {}
+    if not fields and list_op:
+        schema = json_schema_of(spec, list_op)
+        data = resolve(spec, schema.get("properties", {}).get("data", {}))
+        item = resolve(spec, data.get("items", {}))
+        fields = item.get("properties", {}) or {}
+    out = [("id", "text")]
+    for name in sorted(fields):
+        if name == "id" or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            continue
+        out.append((name, pg_type(spec, fields[name])))
+    return out
+
+
+def is_list(spec, op):
+    schema = json_schema_of(spec, op)
+    props = schema.get("properties", {})
+    if "data" in props:
+        return True
+    # Several list responses are documented as an empty schema; a GET on a
+    # collection path whose summary says it lists is still a list.
+    summary = (op.get("summary", "") + " " + op.get("operationId", "")).lower()
+    return "list" in summary or "retrieve a list" in summary
+
+
+def build(spec):
+    paths = spec["paths"]
+    collections = {}
+    item_re = re.compile(r"^/(.+)/\{([a-z_]+)\}/$")
+    for path, item in paths.items():
+        m = item_re.match(path)
+        if m and "{" not in m.group(1):
+            name, id_param = m.group(1), m.group(2)
+            c = collections.setdefault(name, {"name": name})
+            c["id_param"] = id_param
+            if "get" in item:
+                c["get"] = item["get"]
+            if "put" in item:
+                c["put"] = item["put"]
+            if "delete" in item:
+                c["delete"] = item["delete"]
+            continue
+        m = re.match(r"^/([a-z_/]+)/$", path)
+        if m and m.group(1) not in NOT_COLLECTIONS:
+            name = m.group(1)
+            if "get" in item and is_list(spec, item["get"]):
+                collections.setdefault(name, {"name": name})["list"] = item["get"]
+            if "post" in item:
+                collections.setdefault(name, {"name": name})["post"] = item["post"]
+
+    catalog = []
+    for name in sorted(collections):
+        c = collections[name]
+        if not any(k in c for k in ("get", "delete", "list")):
+            continue            # e.g. /export/lead/: an action, not a collection
+        if "list" not in c and c.get("id_param") != "id":
+            continue            # reports and schemas keyed by something else
+        list_op = c.get("list")
+        params = []
+        required = []
+        paging = "none"
+        max_limit = 0
+        if list_op:
+            for p in list_op.get("parameters", []):
+                if p.get("in") != "query":
+                    continue
+                params.append(p["name"])
+                if p.get("required") and p["name"] not in MACHINERY:
+                    required.append([p["name"]])
+            if name in CURSOR_COLLECTIONS:
+                paging = "cursor"
+                max_limit = CURSOR_COLLECTIONS[name]
+            elif "_skip" in params:
+                paging = "skip"
+            else:
+                paging = "single"
+        required += REQUIRED_FILTER_PROSE.get(name, [])
+        delete_status = 0
+        if "delete" in c:
+            codes = [k for k in c["delete"]["responses"] if k.startswith("2")]
+            delete_status = int(sorted(codes)[0]) if codes else 200
+        create_status = 0
+        if "post" in c:
+            codes = [k for k in c["post"]["responses"] if k.startswith("2")]
+            create_status = int(sorted(codes)[0]) if codes else 200
+        filters = sorted(p for p in params if p not in MACHINERY)
+        catalog.append({
+            "name": name,
+            "table_name": name.replace("/", "_"),
+            "id_param": c.get("id_param", "id"),
+            "key_field": KEY_FIELDS.get(name, "id"),
+            "get": "get" in c,
+            "list": list_op is not None,
+            "create": "post" in c,
+            "update": "put" in c,
+            "delete": "delete" in c,
+            "delete_status": delete_status,
+            "create_status": create_status,
+            "paging": paging,
+            "max_limit": max_limit,
+            "fields_param": "_fields" in params,
+            "order_by": "_order_by" in params,
+            "required_filters": required,
+            "filters": filters,
+            "fields": object_fields(spec, c.get("get"), list_op),
+        })
+    return catalog
+
+
+def c_string(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_c(catalog, out):
+    lines = [
+        "/*-------------------------------------------------------------------------",
+        " *",
+        " * catalog_data.c",
+        " *\t\t  The Close object catalog: every collection of the Close API.",
+        " *",
+        " * GENERATED by tools/gen_catalog.py from Close's openapi.json; do not edit.",
+        " * Re-run the script instead.",
+        " *",
+        " *-------------------------------------------------------------------------",
+        " */",
+        '#include "postgres.h"',
+        "",
+        '#include "closecrm_fdw.h"',
+        "",
+    ]
+    for i, c in enumerate(catalog):
+        lines.append("static const char *const filters_%d[] = {%s};" % (
+            i, ", ".join([c_string(f) for f in c["filters"]] + ["NULL"])))
+        groups = ["|".join(g) for g in c["required_filters"]]
+        lines.append("static const char *const required_%d[] = {%s};" % (
+            i, ", ".join([c_string(g) for g in groups] + ["NULL"])))
+        lines.append("static const CloseFieldDef fields_%d[] = {" % i)
+        for fname, ftype in c["fields"]:
+            lines.append("\t{%s, %s}," % (c_string(fname), c_string(ftype)))
+        lines.append("\t{NULL, NULL}")
+        lines.append("};")
+    lines.append("")
+    lines.append("const CloseObjectDef close_object_catalog[] = {")
+    for i, c in enumerate(catalog):
+        ops = [flag for flag, key in (("CLOSE_OP_GET", "get"), ("CLOSE_OP_LIST", "list"),
+                                      ("CLOSE_OP_CREATE", "create"), ("CLOSE_OP_UPDATE", "update"),
+                                      ("CLOSE_OP_DELETE", "delete")) if c[key]]
+        paging = {"none": "CLOSE_PAGING_NONE", "skip": "CLOSE_PAGING_SKIP",
+                  "cursor": "CLOSE_PAGING_CURSOR", "single": "CLOSE_PAGING_SINGLE"}[c["paging"]]
+        lines.append("\t{%s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, fields_%d}," % (
+            c_string(c["name"]), c_string(c["table_name"]), c_string(c["id_param"]),
+            c_string(c["key_field"]),
+            " | ".join(ops) if ops else "0", c["delete_status"], c["create_status"],
+            paging, c["max_limit"], "true" if c["fields_param"] else "false",
+            "true" if c["order_by"] else "false", i, i, i))
+    lines.append("};")
+    lines.append("")
+    lines.append("const int close_object_catalog_size = lengthof(close_object_catalog);")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    spec_path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_SPEC
+    spec = load(spec_path)
+    catalog = build(spec)
+    write_c(catalog, os.path.join(REPO, "src", "catalog_data.c"))
+    with open(os.path.join(REPO, "test", "catalog.json"), "w", encoding="utf-8") as f:
+        json.dump(catalog, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print("catalog: %d collections" % len(catalog))
+
+
+if __name__ == "__main__":
+    main()
