@@ -73,6 +73,18 @@ SELECT emu_fault_clear();
 SELECT emu_fault('{"method": "GET", "path": "/api/v1/lead/lead_0000000000000000000001/", "truncate": true, "times": -1}');
 SELECT * FROM lead WHERE id = 'lead_0000000000000000000001';
 SELECT emu_fault_clear();
+-- the timeout option bounds one request (retried once, then an ERROR)
+CREATE SERVER emu_slow FOREIGN DATA WRAPPER closecrm_fdw
+  OPTIONS (base_url :'api_url', timeout '0.3', max_retries '1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_slow OPTIONS (api_key 'test_key_alpha');
+CREATE FOREIGN TABLE lead_slow (id text) SERVER emu_slow OPTIONS (object 'lead');
+SELECT emu_fault('{"method": "GET", "path": "/api/v1/lead/lead_0000000000000000000001/", "delay": 3, "times": -1}');
+SELECT emu_clear();
+SELECT clock_timestamp() AS t0 \gset
+SELECT * FROM lead_slow WHERE id = 'lead_0000000000000000000001';
+SELECT clock_timestamp() - :'t0'::timestamptz < interval '2.5 s' AS gave_up_in_time;
+SELECT count(*) AS attempts FROM emu_requests() WHERE path = '/api/v1/lead/lead_0000000000000000000001/' AND method = 'GET';
+SELECT emu_reset();
 \set VERBOSITY default
 -- no user mapping
 CREATE SERVER emu_nomap FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url :'api_url');
@@ -81,5 +93,5 @@ SELECT * FROM lead_nomap WHERE id = 'x';
 -- the backend is still fine
 SELECT emu_reset();
 SELECT display_name FROM lead WHERE id = 'lead_0000000000000000000001';
-DROP SERVER emu_badkey, emu_down, emu_nomap CASCADE;
+DROP SERVER emu_badkey, emu_down, emu_nomap, emu_slow CASCADE;
 DROP FOREIGN TABLE lead;

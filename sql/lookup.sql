@@ -119,6 +119,17 @@ SELECT name FROM lead_badtypes WHERE id = 'lead_0000000000000000000001';
 SELECT addresses FROM lead_badtypes WHERE id = 'lead_0000000000000000000001';
 SELECT id FROM lead_badtypes WHERE id = 'lead_0000000000000000000001';
 
+-- numbers and booleans into every numeric type; opportunity value is in cents
+CREATE FOREIGN TABLE opportunity (
+  id text, value int4, value_big int8 OPTIONS (field 'value'), value_small int2 OPTIONS (field 'confidence'),
+  value_f4 float4 OPTIONS (field 'value'), value_f8 float8 OPTIONS (field 'value'),
+  value_num numeric(12,2) OPTIONS (field 'value'), is_stalled boolean, is_stalled_text text OPTIONS (field 'is_stalled'),
+  date_won date, date_lost date, value_currency char(3)
+) SERVER emu OPTIONS (object 'opportunity');
+SELECT * FROM opportunity WHERE id = 'oppo_0000000000000000000001';
+CREATE FOREIGN TABLE opportunity_small (id text, value int2) SERVER emu OPTIONS (object 'opportunity');
+SELECT value FROM opportunity_small WHERE id = 'oppo_0000000000000000000001';
+
 -- objects Close cannot fetch by id say so
 CREATE FOREIGN TABLE status_lead (id text, label text) SERVER emu OPTIONS (object 'status/lead');
 SELECT * FROM status_lead WHERE id = 'stat_0000000000000000000001';
@@ -138,4 +149,4 @@ CREATE FOREIGN TABLE unsubscribed (id text OPTIONS (field 'email'), attrs jsonb)
   SERVER emu OPTIONS (object 'unsubscribe/email');
 DROP TABLE local_signups;
 DROP FUNCTION lead_name(text);
-DROP FOREIGN TABLE lead, lead_badtypes, status_lead, pipeline, note, webhook, unsubscribed;
+DROP FOREIGN TABLE lead, opportunity, opportunity_small, lead_badtypes, status_lead, pipeline, note, webhook, unsubscribed;

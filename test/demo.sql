@@ -63,5 +63,5 @@ SELECT status, body->>'id' AS new_id, body->>'display_name' AS name
 \endif
 
 \echo ''
-\echo 'Next: see README.md for IMPORT FOREIGN SCHEMA, options and more; try'
+\echo 'Next: see README.md for options, listing, security and more; try'
 \echo '  SELECT * FROM close_raw(''GET'', ''/status/lead/'');'
