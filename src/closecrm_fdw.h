@@ -51,6 +51,8 @@ typedef struct CloseObjectDef
 	const char *table_name;		/* name for IMPORT: "activity_note" */
 	const char *id_param;		/* path parameter naming the object */
 	const char *key_field;		/* the object's field holding that value */
+	const char *default_query;	/* "param=value" every listing sends unless
+								 * the query filters on param itself */
 	int			ops;			/* CLOSE_OP_* flags */
 	int			delete_status;	/* 200 or 204; 0 when not deletable */
 	int			create_status;	/* 200 or 201; 0 when not creatable */
@@ -195,7 +197,8 @@ enum CloseScanPrivateIndex
 	CloseScanPrivateKind,		/* Integer: CloseScanKind */
 	CloseScanPrivateIdIsArray,	/* Boolean */
 	CloseScanPrivateFilters,	/* List of String: list query parameters */
-	CloseScanPrivateRetrieved	/* List of Integer: columns used; NIL all */
+	CloseScanPrivateRetrieved,	/* List of Integer: columns used; NIL all */
+	CloseScanPrivateLimitHint	/* Integer: rows the query takes; -1 all */
 };
 
 extern void closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -208,6 +211,8 @@ extern ForeignScan *closeGetForeignPlan(PlannerInfo *root,
 										ForeignPath *best_path,
 										List *tlist, List *scan_clauses,
 										Plan *outer_plan);
+extern char *close_classify_filter(Expr *clause, Index relid,
+								   CloseTableInfo *table, Expr **value);
 extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
 									  AttrNumber id_attno, Expr **id_expr,
 									  bool *is_array);

@@ -41,6 +41,10 @@
 #define CLOSE_DEFAULT_LIST_ROWS 100000.0
 /* Ids we assume an id = ANY(non-constant array) names. */
 #define CLOSE_DEFAULT_ANY_IDS	10.0
+/* Objects we assume one value of a filter such as lead_id selects. */
+#define CLOSE_DEFAULT_CHILD_ROWS 10.0
+
+static bool object_has_filter(const CloseObjectDef *object, const char *name);
 
 /*
  * strip_relabel
@@ -237,48 +241,68 @@ closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
- * ec_member_is_id
- *		Callback for generate_implied_equalities_for_column: true for the
- *		equivalence class member that is our id column.
+ * ec_member_is_usable
+ *		Callback for generate_implied_equalities_for_column: true for an
+ *		equivalence class member that is our id column, or a column Close
+ *		can filter a listing by.
  */
 static bool
-ec_member_is_id(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
-				EquivalenceMember *em, void *arg)
+ec_member_is_usable(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
 {
-	CloseRelInfo *fpinfo = (CloseRelInfo *) rel->fdw_private;
+	CloseTableInfo *table = ((CloseRelInfo *) rel->fdw_private)->table;
+	Var		   *var = (Var *) strip_relabel((Node *) em->em_expr);
 
-	return is_id_var((Node *) em->em_expr, rel->relid, fpinfo->table->id_attno);
+	if (is_id_var((Node *) var, rel->relid, table->id_attno))
+		return true;
+	return IsA(var, Var) && var->varno == rel->relid && var->varattno > 0 &&
+		var->varattno <= table->natts && !table->is_attrs[var->varattno - 1] &&
+		table->field_names[var->varattno - 1] != NULL &&
+		object_has_filter(table->object, table->field_names[var->varattno - 1]);
 }
 
 /*
- * add_lookup_path_for
- *		Add a path parameterized by the relations that "rinfo" (an id lookup
- *		join clause) needs: a nested loop then looks objects up one outer
- *		row at a time.
+ * add_param_path_for
+ *		Add a path parameterized by the relations that join clause "rinfo"
+ *		needs, when rinfo names our objects by id (a nested loop then looks
+ *		them up one outer row at a time) or by a field Close filters on,
+ *		such as lead_id on contacts (a nested loop of small listings).
  */
 static void
-add_lookup_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
+add_param_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
 {
+	CloseRelInfo *fpinfo = (CloseRelInfo *) baserel->fdw_private;
 	Relids		required_outer;
 	ParamPathInfo *param_info;
-	Expr	   *id_expr;
+	Expr	   *value;
 	bool		is_array;
-	double		ids;
+	double		rows;
+	double		requests = 1;
 
-	if (!close_is_id_lookup_clause(rinfo->clause, baserel->relid,
-								   ((CloseRelInfo *) baserel->fdw_private)->table->id_attno,
-								   &id_expr, &is_array))
+	if (close_is_id_lookup_clause(rinfo->clause, baserel->relid,
+								  fpinfo->table->id_attno, &value, &is_array))
+	{
+		if (!(fpinfo->table->object->ops & CLOSE_OP_GET))
+			return;
+		rows = is_array ? CLOSE_DEFAULT_ANY_IDS : 1;
+		requests = rows;
+	}
+	else if ((fpinfo->table->object->ops & CLOSE_OP_LIST) &&
+			 close_classify_filter(rinfo->clause, baserel->relid, fpinfo->table,
+								   &value) != NULL)
+		rows = CLOSE_DEFAULT_CHILD_ROWS;
+	else
 		return;
+
 	required_outer = bms_union(rinfo->clause_relids, baserel->lateral_relids);
 	required_outer = bms_del_members(required_outer, baserel->relids);
 	if (bms_is_empty(required_outer))
 		return;
 	param_info = get_baserel_parampathinfo(root, baserel, required_outer);
-	ids = is_array ? CLOSE_DEFAULT_ANY_IDS : 1;
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, ids,
+			 create_foreignscan_path(root, baserel, NULL, rows,
 									 CLOSE_REQUEST_COST,
-									 CLOSE_REQUEST_COST * ids + cpu_tuple_cost * ids,
+									 CLOSE_REQUEST_COST * requests + cpu_tuple_cost * rows,
 									 NIL, param_info->ppi_req_outer, NULL, NIL));
 }
 
@@ -307,17 +331,14 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									 startup, total, NIL,
 									 baserel->lateral_relids, NULL, NIL));
 
-	if (fpinfo->table->id_attno == 0)
-		return;
-
 	foreach(lc, baserel->joininfo)
-		add_lookup_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
+		add_param_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
 
 	ec_clauses = generate_implied_equalities_for_column(root, baserel,
-														ec_member_is_id, NULL,
+														ec_member_is_usable, NULL,
 														baserel->lateral_referencers);
 	foreach(lc, ec_clauses)
-		add_lookup_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
+		add_param_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
 }
 
 /*
@@ -339,12 +360,132 @@ object_has_filter(const CloseObjectDef *object, const char *name)
 }
 
 /*
+ * filter_column
+ *		The column of relation "relid" that "node" is (under binary-compatible
+ *		casts), if its field could be a Close filter: a plain column with a
+ *		field, not the whole-object attrs column.  0 otherwise.
+ */
+static AttrNumber
+filter_column(Node *node, Index relid, CloseTableInfo *table)
+{
+	Var		   *var = (Var *) strip_relabel(node);
+
+	if (var == NULL || !IsA(var, Var) || var->varno != relid ||
+		var->varlevelsup != 0 || var->varattno <= 0 ||
+		var->varattno > table->natts ||
+		table->field_names[var->varattno - 1] == NULL ||
+		table->is_attrs[var->varattno - 1])
+		return 0;
+	return var->varattno;
+}
+
+/*
+ * is_temporal_type
+ *		True for the types Close's __lt/__gt range filters compare.
+ */
+static bool
+is_temporal_type(Oid typid)
+{
+	return typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID;
+}
+
+/*
+ * close_classify_filter
+ *		If "clause" is a condition Close's list endpoint can evaluate as a
+ *		query parameter, return the parameter name ("lead_id",
+ *		"status_id__in", "date_created__gte", ...) and set *value to the
+ *		expression giving its value; else NULL.  Recognised: column = value
+ *		(either side), column = ANY(array), column < <= > >= value on date
+ *		and timestamp columns, and a boolean column or its negation.  value
+ *		must not involve the relation itself and must not be volatile; it may
+ *		refer to other relations (parameterized paths) or parameters.
+ */
+char *
+close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
+					  Expr **value)
+{
+	const CloseObjectDef *object = table->object;
+	AttrNumber	attno = 0;
+	char	   *param = NULL;
+
+	if (IsA(clause, Var) && exprType((Node *) clause) == BOOLOID &&
+		(attno = filter_column((Node *) clause, relid, table)) != 0)
+	{
+		param = pstrdup(table->field_names[attno - 1]);
+		*value = (Expr *) makeBoolConst(true, false);
+	}
+	else if (is_notclause(clause) &&
+			 exprType((Node *) get_notclausearg(clause)) == BOOLOID &&
+			 (attno = filter_column((Node *) get_notclausearg(clause), relid, table)) != 0)
+	{
+		param = pstrdup(table->field_names[attno - 1]);
+		*value = (Expr *) makeBoolConst(false, false);
+	}
+	else if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *left = linitial(op->args);
+		Node	   *right = lsecond(op->args);
+		char	   *opname = get_opname(op->opno);
+		bool		commuted = false;
+		Oid			coltype;
+		static const char *const ops[][3] = {
+			{"<", "__lt", "__gt"}, {"<=", "__lte", "__gte"},
+			{">", "__gt", "__lt"}, {">=", "__gte", "__lte"},
+		};
+		int			i;
+
+		if (opname == NULL)
+			return NULL;
+		if ((attno = filter_column(left, relid, table)) == 0)
+		{
+			if ((attno = filter_column(right, relid, table)) == 0)
+				return NULL;
+			commuted = true;
+			right = left;
+		}
+		if (!usable_id_source(right, relid))
+			return NULL;
+		coltype = exprType(strip_relabel(commuted ? lsecond(op->args) : left));
+		if (strcmp(opname, "=") == 0 &&
+			(is_string_equality(op->opno) || exprType(right) == coltype))
+			param = pstrdup(table->field_names[attno - 1]);
+		else if (is_temporal_type(coltype) && exprType(right) == coltype)
+		{
+			for (i = 0; i < lengthof(ops); i++)
+			{
+				if (strcmp(opname, ops[i][0]) == 0)
+					param = psprintf("%s%s", table->field_names[attno - 1],
+									 ops[i][commuted ? 2 : 1]);
+			}
+		}
+		*value = (Expr *) right;
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Node	   *right = lsecond(saop->args);
+
+		attno = filter_column(linitial(saop->args), relid, table);
+		if (attno != 0 && saop->useOr && is_string_equality(saop->opno) &&
+			usable_id_source(right, relid))
+		{
+			param = psprintf("%s__in", table->field_names[attno - 1]);
+			*value = (Expr *) right;
+		}
+	}
+
+	if (param == NULL || !object_has_filter(object, param))
+		return NULL;
+	return param;
+}
+
+/*
  * collect_list_filters
- *		Conditions "column = value" (value a constant, parameter or stable
- *		expression) and "column = ANY(array)" on columns whose JSON field
- *		Close's list endpoint takes as a query parameter ("field", or
- *		"field__in" for arrays).  Appends the parameter names to *names
- *		and the value expressions to *exprs.
+ *		The conditions among RestrictInfos "clauses" that become query
+ *		parameters of the listing: appends their parameter names to *names
+ *		and value expressions to *exprs.  The id column is not filtered here
+ *		(an id condition makes the scan a lookup instead).
  */
 static void
 collect_list_filters(List *clauses, Index relid, CloseTableInfo *table,
@@ -355,27 +496,13 @@ collect_list_filters(List *clauses, Index relid, CloseTableInfo *table,
 	foreach(lc, clauses)
 	{
 		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
-		int			attno;
+		Expr	   *value;
+		char	   *param = close_classify_filter(clause, relid, table, &value);
 
-		for (attno = 1; attno <= table->natts; attno++)
-		{
-			const char *field = table->field_names[attno - 1];
-			Expr	   *value;
-			bool		is_array;
-			char	   *param;
-
-			if (field == NULL || table->is_attrs[attno - 1] ||
-				attno == table->id_attno)
-				continue;
-			if (!close_is_id_lookup_clause(clause, relid, attno, &value, &is_array))
-				continue;
-			param = is_array ? psprintf("%s__in", field) : pstrdup(field);
-			if (!object_has_filter(table->object, param))
-				continue;
-			*names = lappend(*names, makeString(param));
-			*exprs = lappend(*exprs, value);
-			break;
-		}
+		if (param == NULL)
+			continue;
+		*names = lappend(*names, makeString(param));
+		*exprs = lappend(*exprs, value);
 	}
 }
 
@@ -454,6 +581,40 @@ columns_needed(RelOptInfo *baserel, List *scan_clauses)
 }
 
 /*
+ * limit_hint
+ *		The number of rows the query will take from this listing, when the
+ *		query is a plain single-table SELECT with a constant LIMIT (and
+ *		OFFSET) and every condition went to Close; -1 otherwise.  The scan
+ *		asks for no more than that in its first page.  It never stops early
+ *		on it: if Close returns fewer matching rows than hoped, the next
+ *		pages are fetched as usual, so the hint can only save work, never
+ *		lose rows.
+ */
+static int64
+limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
+		   List *filter_names)
+{
+	Query	   *parse = root->parse;
+	Const	   *count = (Const *) parse->limitCount;
+	Const	   *offset = (Const *) parse->limitOffset;
+	int64		result;
+
+	if (parse->commandType != CMD_SELECT || parse->groupClause ||
+		parse->groupingSets || parse->hasAggs || parse->distinctClause ||
+		parse->hasWindowFuncs || parse->hasTargetSRFs || root->hasHavingQual ||
+		parse->sortClause || parse->limitOption != LIMIT_OPTION_COUNT ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		count == NULL || !IsA(count, Const) || count->constisnull ||
+		(offset != NULL && (!IsA(offset, Const) || offset->constisnull)) ||
+		list_length(scan_clauses) != list_length(filter_names))
+		return -1;
+	result = DatumGetInt64(count->constvalue);
+	if (offset != NULL)
+		result += DatumGetInt64(offset->constvalue);
+	return Max(result, 1);
+}
+
+/*
  * closeGetForeignPlan
  *		Build the ForeignScan: a lookup when the chosen path's clauses name
  *		ids (fdw_exprs holds the id expression), else a listing.  Every
@@ -526,7 +687,10 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
-							list_make4(makeInteger(kind), makeBoolean(is_array),
-									   filter_names, retrieved),
+							lappend(list_make4(makeInteger(kind), makeBoolean(is_array),
+											   filter_names, retrieved),
+									 makeInteger(kind == CLOSE_SCAN_LIST ?
+												 limit_hint(root, baserel, scan_clauses,
+															filter_names) : -1)),
 							NIL, NIL, outer_plan);
 }

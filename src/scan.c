@@ -21,6 +21,9 @@
 #include "utils/ruleutils.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -50,6 +53,8 @@ typedef struct CloseScanState
 	int			skip;
 	char	   *cursor;
 	char	   *filter_query;	/* "&a=x&b=y", evaluated once per (re)scan */
+	char	   *fields_query;	/* "&_fields=a,b" or "" */
+	int64		limit_hint;		/* rows the query takes; -1 all */
 
 	/* for EXPLAIN ANALYZE */
 	int			requests;
@@ -57,6 +62,8 @@ typedef struct CloseScanState
 	int			retries;
 	int64		bytes;
 } CloseScanState;
+
+static char *build_fields_query(CloseTableInfo *table, const bool *wanted);
 
 /*
  * close_report_no_lookup
@@ -87,14 +94,39 @@ close_object_path(const CloseObjectDef *object, const char *id)
 
 /*
  * datum_text
- *		Text form of a Datum of type "typid".
+ *		Text form of a Datum of type "typid" as Close reads it: dates as
+ *		YYYY-MM-DD and timestamps as ISO 8601 in UTC whatever DateStyle and
+ *		TimeZone say (timestamp without time zone is taken as UTC, as
+ *		closecrm_fdw shows Close's times), booleans as true/false.
  */
 static char *
 datum_text(Datum value, Oid typid)
 {
 	Oid			outfunc;
 	bool		isvarlena;
+	char		buf[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
 
+	switch (typid)
+	{
+		case BOOLOID:
+			return pstrdup(DatumGetBool(value) ? "true" : "false");
+		case DATEOID:
+			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
+				break;
+			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
+				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+			return pstrdup(buf);
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
+				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
+			return pstrdup(buf);
+	}
 	getTypeOutputInfo(typid, &outfunc, &isvarlena);
 	return OidOutputFunctionCall(outfunc, value);
 }
@@ -189,6 +221,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 											  CloseScanPrivateFilters);
 	fsstate->table = close_get_table_info(node->ss.ss_currentRelation);
 	fsstate->relname = RelationGetRelationName(node->ss.ss_currentRelation);
+	fsstate->limit_hint = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateLimitHint));
 	retrieved = (List *) list_nth(fsplan->fdw_private, CloseScanPrivateRetrieved);
 	if (retrieved != NIL)
 	{
@@ -201,6 +234,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 				fsstate->wanted[attno - 1] = true;
 		}
 	}
+	fsstate->fields_query = build_fields_query(fsstate->table, fsstate->wanted);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -304,6 +338,9 @@ build_filter_query(ForeignScanState *node)
 {
 	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	const char *default_query = fsstate->table->object->default_query;
+	size_t		default_len = strcspn(default_query, "=");
+	bool		need_default = default_query[0] != '\0';
 	StringInfoData buf;
 	ListCell   *ln,
 			   *le;
@@ -318,18 +355,84 @@ build_filter_query(ForeignScanState *node)
 		List	   *values = close_eval_ids(list_make1(state), is_array, econtext);
 		StringInfoData joined;
 		ListCell   *lv;
+		bool		sendable = true;
 
 		if (values == NIL)
 			return false;
 		initStringInfo(&joined);
 		foreach(lv, values)
+		{
+			/* a comma inside one value of a list cannot be sent: filter locally */
+			if (is_array && strchr(strVal(lfirst(lv)), ',') != NULL)
+				sendable = false;
 			appendStringInfo(&joined, "%s%s", joined.len ? "," : "",
 							 strVal(lfirst(lv)));
+		}
+		if (!sendable)
+			continue;
+		if (strncmp(name, default_query, default_len) == 0 &&
+			(name[default_len] == '\0' || strcmp(name + default_len, "__in") == 0))
+			need_default = false;
 		appendStringInfo(&buf, "&%s=%s", name,
 						 close_url_escape(joined.data, joined.len));
 	}
+	if (need_default)
+		appendStringInfo(&buf, "&%s", default_query);
 	fsstate->filter_query = buf.data;
 	return true;
+}
+
+/*
+ * page_limit
+ *		The _limit of a page: page_size, within what Close accepts for the
+ *		collection, and no more than "hint" rows when the query needs only
+ *		that many (hint -1: no hint).
+ */
+static int
+page_limit(const CloseObjectDef *object, int page_size, int64 hint)
+{
+	int			limit = page_size;
+
+	if (object->max_limit > 0)
+		limit = Min(limit, object->max_limit);
+	if (hint > 0 && hint < limit)
+		limit = (int) hint;
+	return limit;
+}
+
+/*
+ * build_fields_query
+ *		"&_fields=..." naming the top-level keys of the columns the query
+ *		uses, when Close's list endpoint accepts _fields and no column needs
+ *		the whole object; "" otherwise.
+ */
+static char *
+build_fields_query(CloseTableInfo *table, const bool *wanted)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (!table->object->fields_param || wanted == NULL)
+		return "";
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "&_fields=%s", table->object->key_field);
+	for (i = 0; i < table->natts; i++)
+	{
+		const char *field = table->field_names[i];
+		size_t		len;
+		char	   *key;
+
+		if (!wanted[i] || field == NULL)
+			continue;
+		if (table->is_attrs[i])
+			return "";
+		/* a dotted path is fetched by its first key; custom.cf_x is one key */
+		len = strncmp(field, "custom.", 7) == 0 ? strlen(field) : strcspn(field, ".");
+		key = close_url_escape(field, len);
+		if (strcmp(key, table->object->key_field) != 0)
+			appendStringInfo(&buf, ",%s", key);
+	}
+	return buf.data;
 }
 
 /*
@@ -340,25 +443,31 @@ static char *
 list_page_path(CloseScanState *fsstate)
 {
 	const CloseObjectDef *object = fsstate->table->object;
-	int			limit = fsstate->conn->opts.page_size;
+	int			limit = page_limit(fsstate->table->object,
+								   fsstate->conn->opts.page_size,
+								   fsstate->skip == 0 && fsstate->cursor == NULL ?
+								   fsstate->limit_hint : -1);
 
-	if (object->max_limit > 0)
-		limit = Min(limit, object->max_limit);
 	switch (object->paging)
 	{
 		case CLOSE_PAGING_SKIP:
-			return psprintf("/%s/?_skip=%d&_limit=%d%s", object->name,
-							fsstate->skip, limit, fsstate->filter_query);
+			return psprintf("/%s/?_skip=%d&_limit=%d%s%s", object->name,
+							fsstate->skip, limit, fsstate->fields_query,
+							fsstate->filter_query);
 		case CLOSE_PAGING_CURSOR:
-			return psprintf("/%s/?_limit=%d%s%s%s", object->name, limit,
-							fsstate->filter_query,
+			return psprintf("/%s/?_limit=%d%s%s%s%s", object->name, limit,
+							fsstate->fields_query, fsstate->filter_query,
 							fsstate->cursor ? "&_cursor=" : "",
 							fsstate->cursor ?
 							close_url_escape(fsstate->cursor, strlen(fsstate->cursor)) : "");
 		default:
-			return psprintf("/%s/%s%s", object->name,
-							fsstate->filter_query[0] ? "?" : "",
-							fsstate->filter_query[0] ? fsstate->filter_query + 1 : "");
+			{
+				char	   *query = psprintf("%s%s", fsstate->fields_query,
+											 fsstate->filter_query);
+
+				return psprintf("/%s/%s%s", object->name, query[0] ? "?" : "",
+								query[0] ? query + 1 : "");
+			}
 	}
 }
 
@@ -398,6 +507,14 @@ fetch_page(CloseScanState *fsstate)
 	close_http_perform(fsstate->conn, &req, 1);
 	account_request(fsstate, req);
 	fsstate->pages++;
+	if (req->status == 400 && strstr(req->response.data, "max_skip") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Close will not page deeper than %d rows into \"%s\"",
+						fsstate->skip, object->name),
+				 errdetail("GET %s: %s", req->path,
+						   close_error_text(req->response.data, req->response.len)),
+				 errhint("Narrow the listing with conditions Close can filter on (see EXPLAIN VERBOSE), e.g. a date_created range, and query the ranges separately.")));
 	if (req->status != 200)
 		close_report_http_error(fsstate->conn, req,
 								psprintf("list %s", object->name));
@@ -548,17 +665,25 @@ closeEndForeignScan(ForeignScanState *node)
  *		Deparsed expressions, comma-separated, for EXPLAIN VERBOSE.
  */
 static char *
-explain_exprs(ForeignScanState *node, ExplainState *es, List *exprs)
+explain_exprs(ForeignScanState *node, ExplainState *es, List *exprs,
+			  bool numbered)
 {
 	List	   *context;
 	StringInfoData buf;
 	ListCell   *lc;
+	int			i = 0;
 
 	context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
 	initStringInfo(&buf);
 	foreach(lc, exprs)
-		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
-						 deparse_expression(lfirst(lc), context, false, false));
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		if (numbered)
+			appendStringInfo(&buf, "{%d} = ", ++i);
+		appendStringInfoString(&buf, deparse_expression(lfirst(lc), context,
+														false, false));
+	}
 	return buf.data;
 }
 
@@ -582,27 +707,41 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 							es);
 		if (es->verbose)
 			ExplainPropertyText("Close Ids",
-								explain_exprs(node, es, fsplan->fdw_exprs), es);
+								explain_exprs(node, es, fsplan->fdw_exprs, false), es);
 	}
 	else
 	{
 		StringInfoData buf;
 		ListCell   *lc;
+		CloseServerOptions opts;
+		int			limit;
+		int			i = 0;
 
+		close_get_server_options(GetForeignServer(GetForeignTable(
+																  RelationGetRelid(node->ss.ss_currentRelation))->serverid),
+								 &opts);
+		limit = page_limit(object, opts.page_size, fsstate->limit_hint);
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "GET /%s/", object->name);
+		appendStringInfo(&buf, "GET /%s/?", object->name);
 		if (object->paging == CLOSE_PAGING_SKIP)
-			appendStringInfoString(&buf, "?_skip={n}&_limit={page_size}");
+			appendStringInfo(&buf, "_skip={n}&_limit=%d", limit);
 		else if (object->paging == CLOSE_PAGING_CURSOR)
-			appendStringInfoString(&buf, "?_limit={page_size}&_cursor={cursor}");
+			appendStringInfo(&buf, "_limit=%d&_cursor={cursor}", limit);
+		appendStringInfoString(&buf, fsstate->fields_query);
 		foreach(lc, fsstate->filter_names)
-			appendStringInfo(&buf, "%s%s={}",
-							 buf.data[buf.len - 1] == '/' ? "?" : "&",
-							 strVal(lfirst(lc)));
+			appendStringInfo(&buf, "&%s={%d}", strVal(lfirst(lc)), ++i);
+		if (object->default_query[0] != '\0')
+			appendStringInfo(&buf, " (&%s unless filtered)", object->default_query);
+		/* tidy the separators of an otherwise empty query string */
+		if (buf.data[buf.len - 1] == '?')
+			buf.data[--buf.len] = '\0';
+		else if (strstr(buf.data, "?&") != NULL)
+			memmove(strstr(buf.data, "?&") + 1, strstr(buf.data, "?&") + 2,
+					strlen(strstr(buf.data, "?&") + 2) + 1);
 		ExplainPropertyText("Close Request", buf.data, es);
 		if (es->verbose && fsplan->fdw_exprs != NIL)
 			ExplainPropertyText("Close Filter Values",
-								explain_exprs(node, es, fsplan->fdw_exprs), es);
+								explain_exprs(node, es, fsplan->fdw_exprs, true), es);
 	}
 	if (es->analyze && fsstate->conn != NULL)
 	{

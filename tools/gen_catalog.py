@@ -31,6 +31,11 @@ REQUIRED_FILTER_PROSE = {
     "sequence_subscription": [["sequence_id", "contact_id", "lead_id"]],
 }
 
+# Query parameters a listing must carry unless the query sets that
+# parameter itself (NOTES.md: without _type, /task/ lists only lead tasks;
+# Close's docs: _type=all lists every task type).
+DEFAULT_LIST_PARAMS = {"task": "_type=all"}
+
 # Collections whose list uses a cursor instead of _skip (NOTES.md: the event
 # log pages with _cursor/cursor_next and does not support _skip, even though
 # the document lists a _skip parameter for it).
@@ -202,6 +207,7 @@ def build(spec):
             "table_name": name.replace("/", "_"),
             "id_param": c.get("id_param", "id"),
             "key_field": KEY_FIELDS.get(name, "id"),
+            "default_query": DEFAULT_LIST_PARAMS.get(name, ""),
             "get": "get" in c,
             "list": list_op is not None,
             "create": "post" in c,
@@ -260,9 +266,9 @@ def write_c(catalog, out):
                                       ("CLOSE_OP_DELETE", "delete")) if c[key]]
         paging = {"none": "CLOSE_PAGING_NONE", "skip": "CLOSE_PAGING_SKIP",
                   "cursor": "CLOSE_PAGING_CURSOR", "single": "CLOSE_PAGING_SINGLE"}[c["paging"]]
-        lines.append("\t{%s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, fields_%d}," % (
+        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, fields_%d}," % (
             c_string(c["name"]), c_string(c["table_name"]), c_string(c["id_param"]),
-            c_string(c["key_field"]),
+            c_string(c["key_field"]), c_string(c["default_query"]),
             " | ".join(ops) if ops else "0", c["delete_status"], c["create_status"],
             paging, c["max_limit"], "true" if c["fields_param"] else "false",
             "true" if c["order_by"] else "false", i, i, i))
