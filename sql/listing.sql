@@ -97,5 +97,13 @@ SELECT close_raw('POST', '/config', '{"max_skip": {"lead": 150}}', 'emu_control'
 SELECT count(*) FROM lead;
 SELECT emu_reset();
 
+DO $$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT 'list_' || table_name FROM closecrm_objects() WHERE can_list AND required_filters = '{}' LOOP
+    EXECUTE format('DROP FOREIGN TABLE %I', t);
+  END LOOP;
+END $$;
 DROP TABLE listing_results;
 DROP SERVER emu_small CASCADE;
+DROP FOREIGN TABLE lead, custom_object, comment, sequence_subscription, event;

@@ -25,6 +25,13 @@ $$ SELECT r->>'method', r->>'raw_path', r->>'query', r->'body',
           (r->>'connection')::int, (r->>'status')::int
      FROM jsonb_array_elements((close_raw('GET', '/requests', NULL, 'emu_control')).body) r
     ORDER BY (r->>'seq')::int $$;
+-- the largest number of API requests the emulator was serving at once
+-- (computed from the logged start and end times)
+CREATE FUNCTION emu_max_overlap() RETURNS bigint LANGUAGE sql AS
+$$ WITH r AS (SELECT (x->>'seq')::int AS seq, (x->>'t_start')::float8 AS t0, (x->>'t_end')::float8 AS t1
+                FROM jsonb_array_elements((close_raw('GET', '/requests', NULL, 'emu_control')).body) x)
+   SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM r a JOIN r b ON b.t0 <= a.t0 AND b.t1 > a.t0
+                                     GROUP BY a.seq) s $$;
 -- script a fault (see test/EMULATOR.md)
 CREATE FUNCTION emu_fault(rule jsonb) RETURNS void LANGUAGE sql AS
 $$ SELECT close_raw('POST', '/faults', rule, 'emu_control') $$;

@@ -37,6 +37,24 @@ close_catalog_lookup(const char *name)
 }
 
 /*
+ * close_catalog_has_filter
+ *		True if Close's list endpoint of "object" takes query parameter
+ *		"name".
+ */
+bool
+close_catalog_has_filter(const CloseObjectDef *object, const char *name)
+{
+	const char *const *f;
+
+	for (f = object->filters; *f != NULL; f++)
+	{
+		if (strcmp(*f, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * same_words
  *		True if "a" and "b" consist of the same words separated by "/" or
  *		"_", in any order ("lead_status" and "status/lead").

@@ -70,6 +70,8 @@ extern const int close_object_catalog_size;
 
 extern const CloseObjectDef *close_catalog_lookup(const char *name);
 extern char *close_catalog_suggestions(const char *name);
+extern bool close_catalog_has_filter(const CloseObjectDef *object,
+									 const char *name);
 extern char *close_catalog_ops_text(const CloseObjectDef *object);
 
 /* ---------- in option.c ---------- */

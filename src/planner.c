@@ -44,8 +44,6 @@
 /* Objects we assume one value of a filter such as lead_id selects. */
 #define CLOSE_DEFAULT_CHILD_ROWS 10.0
 
-static bool object_has_filter(const CloseObjectDef *object, const char *name);
-
 /*
  * strip_relabel
  *		The expression under any binary-compatible casts.
@@ -258,7 +256,7 @@ ec_member_is_usable(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 	return IsA(var, Var) && var->varno == rel->relid && var->varattno > 0 &&
 		var->varattno <= table->natts && !table->is_attrs[var->varattno - 1] &&
 		table->field_names[var->varattno - 1] != NULL &&
-		object_has_filter(table->object, table->field_names[var->varattno - 1]);
+		close_catalog_has_filter(table->object, table->field_names[var->varattno - 1]);
 }
 
 /*
@@ -339,24 +337,6 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 														baserel->lateral_referencers);
 	foreach(lc, ec_clauses)
 		add_param_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
-}
-
-/*
- * object_has_filter
- *		True if Close's list endpoint of "object" takes query parameter
- *		"name".
- */
-static bool
-object_has_filter(const CloseObjectDef *object, const char *name)
-{
-	const char *const *f;
-
-	for (f = object->filters; *f != NULL; f++)
-	{
-		if (strcmp(*f, name) == 0)
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -475,7 +455,7 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 		}
 	}
 
-	if (param == NULL || !object_has_filter(object, param))
+	if (param == NULL || !close_catalog_has_filter(object, param))
 		return NULL;
 	return param;
 }

@@ -124,6 +124,7 @@ datum_text(Datum value, Oid typid)
 			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
 				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
 				break;
+			tm.tm_isdst = 0;	/* so that the +00:00 offset is printed */
 			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
 			return pstrdup(buf);
 	}
@@ -269,10 +270,37 @@ account_request(CloseScanState *fsstate, CloseRequest *req)
 	fsstate->bytes += req->response.len;
 }
 
+/* Ids sent in one id__in list request. */
+#define ID_IN_BATCH 100
+
+/*
+ * parse_object
+ *		The JSON object in the body of "req", or an ERROR.
+ */
+static cJSON *
+parse_object(CloseRequest *req)
+{
+	cJSON	   *obj = close_json_parse(req->response.data, req->response.len);
+
+	if (!cJSON_IsObject(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Close returned a malformed response to %s %s",
+						req->method, req->path),
+				 errdetail("Expected a JSON object; the body starts: %s",
+						   close_error_text(req->response.data,
+											req->response.len)),
+				 errhint("Check that base_url points at the Close API.")));
+	return obj;
+}
+
 /*
  * fetch_lookups
- *		Send GET /{object}/{id}/ for every id of the scan, concurrently, and
- *		keep the objects found (a 404 means no such object: no row).
+ *		Fetch the objects a lookup scan names, keeping those found: one GET
+ *		/{object}/{id}/ per distinct id (a 404 means no such object: no
+ *		row), or, for a list of ids on collections whose listing takes
+ *		id__in (tasks, activities), one GET /{object}/?id__in=... per up to
+ *		ID_IN_BATCH ids.  All requests go out concurrently.
  */
 static void
 fetch_lookups(ForeignScanState *node)
@@ -280,50 +308,102 @@ fetch_lookups(ForeignScanState *node)
 	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	const CloseObjectDef *object = fsstate->table->object;
+	bool		batch;
 	List	   *ids;
+	List	   *singles = NIL;
+	List	   *batched = NIL;
 	CloseRequest **reqs;
-	int			n;
+	int			nreqs = 0;
+	int			nbatches;
 	int			i;
 	ListCell   *lc;
 
 	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
-	n = list_length(ids);
-	fsstate->objects = palloc0(sizeof(cJSON *) * Max(n, 1));
 	fsstate->nobjects = 0;
-	if (n == 0)
+	fsstate->objects = palloc0(sizeof(cJSON *) * Max(list_length(ids), 1));
+	if (ids == NIL)
 		return;
 
-	reqs = palloc(sizeof(CloseRequest *) * n);
-	i = 0;
+	batch = fsstate->id_is_array && list_length(ids) > 1 &&
+		(object->ops & CLOSE_OP_LIST) &&
+		close_catalog_has_filter(object, "id__in");
 	foreach(lc, ids)
-		reqs[i++] = close_request_make("GET",
-									   close_object_path(object, strVal(lfirst(lc))),
-									   NULL);
-	close_http_perform(fsstate->conn, reqs, n);
+	{
+		/* an id with a comma cannot be part of an id__in list */
+		if (batch && strchr(strVal(lfirst(lc)), ',') == NULL)
+			batched = lappend(batched, lfirst(lc));
+		else
+			singles = lappend(singles, lfirst(lc));
+	}
+	nbatches = (list_length(batched) + ID_IN_BATCH - 1) / ID_IN_BATCH;
+	reqs = palloc(sizeof(CloseRequest *) * (list_length(singles) + nbatches));
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < nbatches; i++)
+	{
+		StringInfoData path;
+		int			j;
+		int			count = Min(ID_IN_BATCH, list_length(batched) - i * ID_IN_BATCH);
+
+		initStringInfo(&path);
+		appendStringInfo(&path, "/%s/?_limit=%d&id__in=", object->name, count);
+		for (j = 0; j < count; j++)
+		{
+			const char *id = strVal(list_nth(batched, i * ID_IN_BATCH + j));
+
+			appendStringInfo(&path, "%s%s", j > 0 ? "%2C" : "",
+							 close_url_escape(id, strlen(id)));
+		}
+		if (object->default_query[0] != '\0')
+			appendStringInfo(&path, "&%s", object->default_query);
+		reqs[nreqs++] = close_request_make("GET", path.data, NULL);
+	}
+	foreach(lc, singles)
+		reqs[nreqs++] = close_request_make("GET",
+										   close_object_path(object, strVal(lfirst(lc))),
+										   NULL);
+	close_http_perform(fsstate->conn, reqs, nreqs);
+
+	for (i = 0; i < nreqs; i++)
 	{
 		CloseRequest *req = reqs[i];
-		cJSON	   *obj;
 
 		account_request(fsstate, req);
+		if (i < nbatches)
+		{
+			cJSON	   *data;
+			cJSON	   *item;
+
+			if (req->status != 200)
+				close_report_http_error(fsstate->conn, req,
+										psprintf("look up %s objects by id", object->name));
+			data = cJSON_GetObjectItemCaseSensitive(parse_object(req), "data");
+			if (!cJSON_IsArray(data) ||
+				cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(parse_object(req), "has_more")))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("Close returned a malformed list response to GET %s",
+								req->path),
+						 errdetail("Expected \"data\" with every requested object and \"has_more\" false."),
+						 errhint("Check that base_url points at the Close API.")));
+			/* Close may answer with more objects than asked for: make room */
+			fsstate->objects = repalloc(fsstate->objects,
+										sizeof(cJSON *) * (list_length(ids) +
+														   fsstate->nobjects +
+														   cJSON_GetArraySize(data)));
+			cJSON_ArrayForEach(item, data)
+			{
+				if (cJSON_IsObject(item))
+					fsstate->objects[fsstate->nobjects++] = item;
+			}
+			continue;
+		}
 		if (req->status == 404)
 			continue;
 		if (req->status != 200)
 			close_report_http_error(fsstate->conn, req,
 									psprintf("look up %s \"%s\"", object->name,
-											 strVal(list_nth(ids, i))));
-		obj = close_json_parse(req->response.data, req->response.len);
-		if (!cJSON_IsObject(obj))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("Close returned a malformed response to GET %s",
-							req->path),
-					 errdetail("Expected a JSON object, got: %s",
-							   close_error_text(req->response.data,
-												req->response.len)),
-					 errhint("Check that base_url points at the Close API.")));
-		fsstate->objects[fsstate->nobjects++] = obj;
+											 strVal(list_nth(singles, i - nbatches))));
+		fsstate->objects[fsstate->nobjects++] = parse_object(req);
 	}
 }
 
