@@ -71,7 +71,7 @@ EXECUTE by_id('lead_ünïcødé');
 PREPARE by_ids(text[]) AS SELECT id FROM lead WHERE id = ANY($1) ORDER BY id;
 EXECUTE by_ids(ARRAY['lead_0000000000000000000001', 'lead_a/b?c#d']);
 RESET plan_cache_mode;
-SELECT method, path FROM emu_requests();
+SELECT method, path FROM emu_requests() ORDER BY path;
 SELECT emu_clear();
 -- keep-alive: one connection serves statement after statement
 SELECT count(*) FROM lead WHERE id = 'lead_0000000000000000000001';

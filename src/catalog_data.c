@@ -13,12 +13,14 @@
 #include "closecrm_fdw.h"
 
 static const char *const filters_0[] = {"_type", "_type__in", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "contact_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "lead_id__in", "user_id", "user_id__in", NULL};
+static const char *const sort_0[] = {NULL};
 static const char *const required_0[] = {NULL};
 static const CloseFieldDef fields_0[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_1[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_1[] = {NULL};
 static const char *const required_1[] = {NULL};
 static const CloseFieldDef fields_1[] = {
 	{"id", "text"},
@@ -45,18 +47,21 @@ static const CloseFieldDef fields_1[] = {
 	{NULL, NULL}
 };
 static const char *const filters_2[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_2[] = {NULL};
 static const char *const required_2[] = {NULL};
 static const CloseFieldDef fields_2[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_3[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "custom_activity_type_id", "custom_activity_type_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_3[] = {NULL};
 static const char *const required_3[] = {NULL};
 static const CloseFieldDef fields_3[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_4[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_4[] = {NULL};
 static const char *const required_4[] = {NULL};
 static const CloseFieldDef fields_4[] = {
 	{"id", "text"},
@@ -113,12 +118,14 @@ static const CloseFieldDef fields_4[] = {
 	{NULL, NULL}
 };
 static const char *const filters_5[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_5[] = {NULL};
 static const char *const required_5[] = {NULL};
 static const CloseFieldDef fields_5[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_6[] = {"_type", "_type__in", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "contact_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "form_id", "form_id__in", "id__in", "lead_id", "lead_id__in", "user_id", "user_id__in", NULL};
+static const char *const sort_6[] = {NULL};
 static const char *const required_6[] = {NULL};
 static const CloseFieldDef fields_6[] = {
 	{"id", "text"},
@@ -148,18 +155,21 @@ static const CloseFieldDef fields_6[] = {
 	{NULL, NULL}
 };
 static const char *const filters_7[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_7[] = {NULL};
 static const char *const required_7[] = {NULL};
 static const CloseFieldDef fields_7[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_8[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_8[] = {NULL};
 static const char *const required_8[] = {NULL};
 static const CloseFieldDef fields_8[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_9[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_9[] = {NULL};
 static const char *const required_9[] = {NULL};
 static const CloseFieldDef fields_9[] = {
 	{"id", "text"},
@@ -180,6 +190,7 @@ static const CloseFieldDef fields_9[] = {
 	{NULL, NULL}
 };
 static const char *const filters_10[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_10[] = {NULL};
 static const char *const required_10[] = {NULL};
 static const CloseFieldDef fields_10[] = {
 	{"id", "text"},
@@ -220,24 +231,28 @@ static const CloseFieldDef fields_10[] = {
 	{NULL, NULL}
 };
 static const char *const filters_11[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_11[] = {NULL};
 static const char *const required_11[] = {NULL};
 static const CloseFieldDef fields_11[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_12[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "opportunity_id", "user_id", NULL};
+static const char *const sort_12[] = {NULL};
 static const char *const required_12[] = {NULL};
 static const CloseFieldDef fields_12[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_13[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_13[] = {NULL};
 static const char *const required_13[] = {NULL};
 static const CloseFieldDef fields_13[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_14[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "external_whatsapp_message_id", "id__in", "lead_id", "user_id", NULL};
+static const char *const sort_14[] = {NULL};
 static const char *const required_14[] = {NULL};
 static const CloseFieldDef fields_14[] = {
 	{"id", "text"},
@@ -275,6 +290,7 @@ static const CloseFieldDef fields_14[] = {
 	{NULL, NULL}
 };
 static const char *const filters_15[] = {NULL};
+static const char *const sort_15[] = {NULL};
 static const char *const required_15[] = {NULL};
 static const CloseFieldDef fields_15[] = {
 	{"id", "text"},
@@ -288,6 +304,7 @@ static const CloseFieldDef fields_15[] = {
 	{NULL, NULL}
 };
 static const char *const filters_16[] = {NULL};
+static const char *const sort_16[] = {NULL};
 static const char *const required_16[] = {NULL};
 static const CloseFieldDef fields_16[] = {
 	{"id", "text"},
@@ -310,6 +327,7 @@ static const CloseFieldDef fields_16[] = {
 	{NULL, NULL}
 };
 static const char *const filters_17[] = {NULL};
+static const char *const sort_17[] = {NULL};
 static const char *const required_17[] = {NULL};
 static const CloseFieldDef fields_17[] = {
 	{"id", "text"},
@@ -335,6 +353,7 @@ static const CloseFieldDef fields_17[] = {
 	{NULL, NULL}
 };
 static const char *const filters_18[] = {"template_id", NULL};
+static const char *const sort_18[] = {NULL};
 static const char *const required_18[] = {NULL};
 static const CloseFieldDef fields_18[] = {
 	{"id", "text"},
@@ -360,6 +379,7 @@ static const CloseFieldDef fields_18[] = {
 	{NULL, NULL}
 };
 static const char *const filters_19[] = {NULL};
+static const char *const sort_19[] = {NULL};
 static const char *const required_19[] = {NULL};
 static const CloseFieldDef fields_19[] = {
 	{"id", "text"},
@@ -389,24 +409,28 @@ static const CloseFieldDef fields_19[] = {
 	{NULL, NULL}
 };
 static const char *const filters_20[] = {"object_id", "thread_id", NULL};
+static const char *const sort_20[] = {NULL};
 static const char *const required_20[] = {"object_id|thread_id", NULL};
 static const CloseFieldDef fields_20[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_21[] = {"ids", "object_ids", NULL};
+static const char *const sort_21[] = {NULL};
 static const char *const required_21[] = {NULL};
 static const CloseFieldDef fields_21[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_22[] = {"user_id", NULL};
+static const char *const sort_22[] = {NULL};
 static const char *const required_22[] = {NULL};
 static const CloseFieldDef fields_22[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_23[] = {"lead_id", NULL};
+static const char *const sort_23[] = {NULL};
 static const char *const required_23[] = {NULL};
 static const CloseFieldDef fields_23[] = {
 	{"id", "text"},
@@ -431,84 +455,98 @@ static const CloseFieldDef fields_23[] = {
 	{NULL, NULL}
 };
 static const char *const filters_24[] = {NULL};
+static const char *const sort_24[] = {NULL};
 static const char *const required_24[] = {NULL};
 static const CloseFieldDef fields_24[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_25[] = {NULL};
+static const char *const sort_25[] = {NULL};
 static const char *const required_25[] = {NULL};
 static const CloseFieldDef fields_25[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_26[] = {NULL};
+static const char *const sort_26[] = {NULL};
 static const char *const required_26[] = {NULL};
 static const CloseFieldDef fields_26[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_27[] = {NULL};
+static const char *const sort_27[] = {NULL};
 static const char *const required_27[] = {NULL};
 static const CloseFieldDef fields_27[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_28[] = {NULL};
+static const char *const sort_28[] = {NULL};
 static const char *const required_28[] = {NULL};
 static const CloseFieldDef fields_28[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_29[] = {NULL};
+static const char *const sort_29[] = {NULL};
 static const char *const required_29[] = {NULL};
 static const CloseFieldDef fields_29[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_30[] = {NULL};
+static const char *const sort_30[] = {NULL};
 static const char *const required_30[] = {NULL};
 static const CloseFieldDef fields_30[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_31[] = {"custom_object_type_id", "lead_id", NULL};
+static const char *const sort_31[] = {NULL};
 static const char *const required_31[] = {"lead_id", NULL};
 static const CloseFieldDef fields_31[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_32[] = {NULL};
+static const char *const sort_32[] = {NULL};
 static const char *const required_32[] = {NULL};
 static const CloseFieldDef fields_32[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_33[] = {"source_type", "source_value", "status", "status__in", "user_id", NULL};
+static const char *const sort_33[] = {NULL};
 static const char *const required_33[] = {NULL};
 static const CloseFieldDef fields_33[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_34[] = {"is_archived", "is_shared", NULL};
+static const char *const sort_34[] = {NULL};
 static const char *const required_34[] = {NULL};
 static const CloseFieldDef fields_34[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_35[] = {"action", "date_updated__gt", "date_updated__gte", "date_updated__lt", "date_updated__lte", "lead_id", "object_id", "object_type", "user_id", NULL};
+static const char *const sort_35[] = {NULL};
 static const char *const required_35[] = {NULL};
 static const CloseFieldDef fields_35[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_36[] = {NULL};
+static const char *const sort_36[] = {NULL};
 static const char *const required_36[] = {NULL};
 static const CloseFieldDef fields_36[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_37[] = {NULL};
+static const char *const sort_37[] = {NULL};
 static const char *const required_37[] = {NULL};
 static const CloseFieldDef fields_37[] = {
 	{"id", "text"},
@@ -518,6 +556,7 @@ static const CloseFieldDef fields_37[] = {
 	{NULL, NULL}
 };
 static const char *const filters_38[] = {NULL};
+static const char *const sort_38[] = {NULL};
 static const char *const required_38[] = {NULL};
 static const CloseFieldDef fields_38[] = {
 	{"id", "text"},
@@ -532,6 +571,7 @@ static const CloseFieldDef fields_38[] = {
 	{NULL, NULL}
 };
 static const char *const filters_39[] = {NULL};
+static const char *const sort_39[] = {NULL};
 static const char *const required_39[] = {NULL};
 static const CloseFieldDef fields_39[] = {
 	{"id", "text"},
@@ -566,6 +606,7 @@ static const CloseFieldDef fields_39[] = {
 	{NULL, NULL}
 };
 static const char *const filters_40[] = {"date_created", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "date_updated", "date_updated__gt", "date_updated__gte", "date_updated__lt", "date_updated__lte", "date_won", "date_won__gt", "date_won__gte", "date_won__lt", "date_won__lte", "is_stalled", "lead_id", "lead_query", "lead_saved_search_id", "query", "status", "status__in", "status_id", "status_id__in", "status_label", "status_label__in", "status_type", "status_type__in", "user_id", "user_id__in", "value_period", "value_period__in", NULL};
+static const char *const sort_40[] = {"date_updated", "date_created", "confidence", NULL};
 static const char *const required_40[] = {NULL};
 static const CloseFieldDef fields_40[] = {
 	{"id", "text"},
@@ -610,12 +651,14 @@ static const CloseFieldDef fields_40[] = {
 	{NULL, NULL}
 };
 static const char *const filters_41[] = {NULL};
+static const char *const sort_41[] = {NULL};
 static const char *const required_41[] = {NULL};
 static const CloseFieldDef fields_41[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_42[] = {NULL};
+static const char *const sort_42[] = {NULL};
 static const char *const required_42[] = {NULL};
 static const CloseFieldDef fields_42[] = {
 	{"id", "text"},
@@ -631,6 +674,7 @@ static const CloseFieldDef fields_42[] = {
 	{NULL, NULL}
 };
 static const char *const filters_43[] = {"is_group_number", "number", "user_id", NULL};
+static const char *const sort_43[] = {NULL};
 static const char *const required_43[] = {NULL};
 static const CloseFieldDef fields_43[] = {
 	{"id", "text"},
@@ -668,12 +712,14 @@ static const CloseFieldDef fields_43[] = {
 	{NULL, NULL}
 };
 static const char *const filters_44[] = {NULL};
+static const char *const sort_44[] = {NULL};
 static const char *const required_44[] = {NULL};
 static const CloseFieldDef fields_44[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_45[] = {"created_at__lt", "is_archived", "position__gt", NULL};
+static const char *const sort_45[] = {NULL};
 static const char *const required_45[] = {NULL};
 static const CloseFieldDef fields_45[] = {
 	{"id", "text"},
@@ -693,12 +739,14 @@ static const CloseFieldDef fields_45[] = {
 	{NULL, NULL}
 };
 static const char *const filters_46[] = {NULL};
+static const char *const sort_46[] = {NULL};
 static const char *const required_46[] = {NULL};
 static const CloseFieldDef fields_46[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_47[] = {"type", "type__in", NULL};
+static const char *const sort_47[] = {NULL};
 static const char *const required_47[] = {NULL};
 static const CloseFieldDef fields_47[] = {
 	{"id", "text"},
@@ -719,72 +767,84 @@ static const CloseFieldDef fields_47[] = {
 	{NULL, NULL}
 };
 static const char *const filters_48[] = {NULL};
+static const char *const sort_48[] = {NULL};
 static const char *const required_48[] = {NULL};
 static const CloseFieldDef fields_48[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_49[] = {"allowed_user_id", "allowing_user_id", NULL};
+static const char *const sort_49[] = {NULL};
 static const char *const required_49[] = {NULL};
 static const CloseFieldDef fields_49[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_50[] = {NULL};
+static const char *const sort_50[] = {NULL};
 static const char *const required_50[] = {NULL};
 static const CloseFieldDef fields_50[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_51[] = {"contact_id", "lead_id", "sequence_id", NULL};
+static const char *const sort_51[] = {NULL};
 static const char *const required_51[] = {"sequence_id|contact_id|lead_id", NULL};
 static const CloseFieldDef fields_51[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_52[] = {NULL};
+static const char *const sort_52[] = {NULL};
 static const char *const required_52[] = {NULL};
 static const CloseFieldDef fields_52[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_53[] = {NULL};
+static const char *const sort_53[] = {NULL};
 static const char *const required_53[] = {NULL};
 static const CloseFieldDef fields_53[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_54[] = {NULL};
+static const char *const sort_54[] = {NULL};
 static const char *const required_54[] = {NULL};
 static const CloseFieldDef fields_54[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_55[] = {NULL};
+static const char *const sort_55[] = {NULL};
 static const char *const required_55[] = {NULL};
 static const CloseFieldDef fields_55[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_56[] = {"_type", "_type__in", "assigned_to", "date", "date__gt", "date__gte", "date__lt", "date__lte", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "date_updated__gt", "date_updated__gte", "date_updated__lt", "date_updated__lte", "due_date", "due_date__gt", "due_date__gte", "due_date__lt", "due_date__lte", "id", "id__in", "is_complete", "lead_id", "view", NULL};
+static const char *const sort_56[] = {"date_created", NULL};
 static const char *const required_56[] = {NULL};
 static const CloseFieldDef fields_56[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_57[] = {NULL};
+static const char *const sort_57[] = {NULL};
 static const char *const required_57[] = {NULL};
 static const CloseFieldDef fields_57[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_58[] = {NULL};
+static const char *const sort_58[] = {NULL};
 static const char *const required_58[] = {NULL};
 static const CloseFieldDef fields_58[] = {
 	{"id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_59[] = {NULL};
+static const char *const sort_59[] = {NULL};
 static const char *const required_59[] = {NULL};
 static const CloseFieldDef fields_59[] = {
 	{"id", "text"},
@@ -792,66 +852,66 @@ static const CloseFieldDef fields_59[] = {
 };
 
 const CloseObjectDef close_object_catalog[] = {
-	{"activity", "activity", "id", "id", "", CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, true, true, required_0, filters_0, fields_0},
-	{"activity/call", "activity_call", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_1, filters_1, fields_1},
-	{"activity/created", "activity_created", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_2, filters_2, fields_2},
-	{"activity/custom", "activity_custom", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_3, filters_3, fields_3},
-	{"activity/email", "activity_email", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_4, filters_4, fields_4},
-	{"activity/emailthread", "activity_emailthread", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, false, false, required_5, filters_5, fields_5},
-	{"activity/form_submission", "activity_form_submission", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_6, filters_6, fields_6},
-	{"activity/lead_merge", "activity_lead_merge", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_7, filters_7, fields_7},
-	{"activity/meeting", "activity_meeting", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_8, filters_8, fields_8},
-	{"activity/note", "activity_note", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_9, filters_9, fields_9},
-	{"activity/sms", "activity_sms", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_10, filters_10, fields_10},
-	{"activity/status_change/lead", "activity_status_change_lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_11, filters_11, fields_11},
-	{"activity/status_change/opportunity", "activity_status_change_opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_12, filters_12, fields_12},
-	{"activity/task_completed", "activity_task_completed", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, false, false, required_13, filters_13, fields_13},
-	{"activity/whatsapp_message", "activity_whatsapp_message", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_14, filters_14, fields_14},
-	{"blocked_phone_number", "blocked_phone_number", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, true, false, required_15, filters_15, fields_15},
-	{"bulk_action/delete", "bulk_action_delete", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_16, filters_16, fields_16},
-	{"bulk_action/edit", "bulk_action_edit", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_17, filters_17, fields_17},
-	{"bulk_action/email", "bulk_action_email", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_18, filters_18, fields_18},
-	{"bulk_action/sequence_subscription", "bulk_action_sequence_subscription", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_19, filters_19, fields_19},
-	{"comment", "comment", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_20, filters_20, fields_20},
-	{"comment_thread", "comment_thread", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_21, filters_21, fields_21},
-	{"connected_account", "connected_account", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SINGLE, 0, true, false, required_22, filters_22, fields_22},
-	{"contact", "contact", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_23, filters_23, fields_23},
-	{"custom_activity", "custom_activity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_24, filters_24, fields_24},
-	{"custom_field/activity", "custom_field_activity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_25, filters_25, fields_25},
-	{"custom_field/contact", "custom_field_contact", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_26, filters_26, fields_26},
-	{"custom_field/custom_object_type", "custom_field_custom_object_type", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_27, filters_27, fields_27},
-	{"custom_field/lead", "custom_field_lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_28, filters_28, fields_28},
-	{"custom_field/opportunity", "custom_field_opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_29, filters_29, fields_29},
-	{"custom_field/shared", "custom_field_shared", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, true, false, required_30, filters_30, fields_30},
-	{"custom_object", "custom_object", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_31, filters_31, fields_31},
-	{"custom_object_type", "custom_object_type", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_32, filters_32, fields_32},
-	{"dialer", "dialer", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_33, filters_33, fields_33},
-	{"email_template", "email_template", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_34, filters_34, fields_34},
-	{"event", "event", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_CURSOR, 50, false, false, required_35, filters_35, fields_35},
-	{"export", "export", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, true, false, required_36, filters_36, fields_36},
-	{"group", "group", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, true, false, required_37, filters_37, fields_37},
-	{"integration_link", "integration_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, false, false, required_38, filters_38, fields_38},
-	{"lead", "lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_39, filters_39, fields_39},
-	{"opportunity", "opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, true, required_40, filters_40, fields_40},
-	{"organization", "organization", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_UPDATE, 0, 0, CLOSE_PAGING_NONE, 0, false, false, required_41, filters_41, fields_41},
-	{"outcome", "outcome", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SKIP, 0, true, false, required_42, filters_42, fields_42},
-	{"phone_number", "phone_number", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_43, filters_43, fields_43},
-	{"pipeline", "pipeline", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_44, filters_44, fields_44},
-	{"playbook", "playbook", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, false, false, required_45, filters_45, fields_45},
-	{"role", "role", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_46, filters_46, fields_46},
-	{"saved_search", "saved_search", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_47, filters_47, fields_47},
-	{"scheduling_link", "scheduling_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_48, filters_48, fields_48},
-	{"send_as", "send_as", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_49, filters_49, fields_49},
-	{"sequence", "sequence", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_50, filters_50, fields_50},
-	{"sequence_subscription", "sequence_subscription", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE, 0, 201, CLOSE_PAGING_SKIP, 0, false, false, required_51, filters_51, fields_51},
-	{"shared_scheduling_link", "shared_scheduling_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_52, filters_52, fields_52},
-	{"sms_template", "sms_template", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, false, false, required_53, filters_53, fields_53},
-	{"status/lead", "status_lead", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, false, false, required_54, filters_54, fields_54},
-	{"status/opportunity", "status_opportunity", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, true, false, required_55, filters_55, fields_55},
-	{"task", "task", "id", "id", "_type=all", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, true, required_56, filters_56, fields_56},
-	{"unsubscribe/email", "unsubscribe_email", "email_address", "email", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_57, filters_57, fields_57},
-	{"user", "user", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, true, required_58, filters_58, fields_58},
-	{"webhook", "webhook", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_59, filters_59, fields_59},
+	{"activity", "activity", "id", "id", "", CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, true, true, required_0, filters_0, sort_0, fields_0},
+	{"activity/call", "activity_call", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_1, filters_1, sort_1, fields_1},
+	{"activity/created", "activity_created", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_2, filters_2, sort_2, fields_2},
+	{"activity/custom", "activity_custom", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_3, filters_3, sort_3, fields_3},
+	{"activity/email", "activity_email", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_4, filters_4, sort_4, fields_4},
+	{"activity/emailthread", "activity_emailthread", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, false, false, required_5, filters_5, sort_5, fields_5},
+	{"activity/form_submission", "activity_form_submission", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_6, filters_6, sort_6, fields_6},
+	{"activity/lead_merge", "activity_lead_merge", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_7, filters_7, sort_7, fields_7},
+	{"activity/meeting", "activity_meeting", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_8, filters_8, sort_8, fields_8},
+	{"activity/note", "activity_note", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_9, filters_9, sort_9, fields_9},
+	{"activity/sms", "activity_sms", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_10, filters_10, sort_10, fields_10},
+	{"activity/status_change/lead", "activity_status_change_lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_11, filters_11, sort_11, fields_11},
+	{"activity/status_change/opportunity", "activity_status_change_opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_12, filters_12, sort_12, fields_12},
+	{"activity/task_completed", "activity_task_completed", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, false, false, required_13, filters_13, sort_13, fields_13},
+	{"activity/whatsapp_message", "activity_whatsapp_message", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_14, filters_14, sort_14, fields_14},
+	{"blocked_phone_number", "blocked_phone_number", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, true, false, required_15, filters_15, sort_15, fields_15},
+	{"bulk_action/delete", "bulk_action_delete", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_16, filters_16, sort_16, fields_16},
+	{"bulk_action/edit", "bulk_action_edit", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_17, filters_17, sort_17, fields_17},
+	{"bulk_action/email", "bulk_action_email", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_18, filters_18, sort_18, fields_18},
+	{"bulk_action/sequence_subscription", "bulk_action_sequence_subscription", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE, 0, 200, CLOSE_PAGING_SKIP, 0, true, false, required_19, filters_19, sort_19, fields_19},
+	{"comment", "comment", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_20, filters_20, sort_20, fields_20},
+	{"comment_thread", "comment_thread", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_21, filters_21, sort_21, fields_21},
+	{"connected_account", "connected_account", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SINGLE, 0, true, false, required_22, filters_22, sort_22, fields_22},
+	{"contact", "contact", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_23, filters_23, sort_23, fields_23},
+	{"custom_activity", "custom_activity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_24, filters_24, sort_24, fields_24},
+	{"custom_field/activity", "custom_field_activity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_25, filters_25, sort_25, fields_25},
+	{"custom_field/contact", "custom_field_contact", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_26, filters_26, sort_26, fields_26},
+	{"custom_field/custom_object_type", "custom_field_custom_object_type", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_27, filters_27, sort_27, fields_27},
+	{"custom_field/lead", "custom_field_lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_28, filters_28, sort_28, fields_28},
+	{"custom_field/opportunity", "custom_field_opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_29, filters_29, sort_29, fields_29},
+	{"custom_field/shared", "custom_field_shared", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, true, false, required_30, filters_30, sort_30, fields_30},
+	{"custom_object", "custom_object", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_31, filters_31, sort_31, fields_31},
+	{"custom_object_type", "custom_object_type", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_32, filters_32, sort_32, fields_32},
+	{"dialer", "dialer", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, false, required_33, filters_33, sort_33, fields_33},
+	{"email_template", "email_template", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_34, filters_34, sort_34, fields_34},
+	{"event", "event", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_CURSOR, 50, false, false, required_35, filters_35, sort_35, fields_35},
+	{"export", "export", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, true, false, required_36, filters_36, sort_36, fields_36},
+	{"group", "group", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, true, false, required_37, filters_37, sort_37, fields_37},
+	{"integration_link", "integration_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, false, false, required_38, filters_38, sort_38, fields_38},
+	{"lead", "lead", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, false, required_39, filters_39, sort_39, fields_39},
+	{"opportunity", "opportunity", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, true, required_40, filters_40, sort_40, fields_40},
+	{"organization", "organization", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_UPDATE, 0, 0, CLOSE_PAGING_NONE, 0, false, false, required_41, filters_41, sort_41, fields_41},
+	{"outcome", "outcome", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SKIP, 0, true, false, required_42, filters_42, sort_42, fields_42},
+	{"phone_number", "phone_number", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 0, CLOSE_PAGING_SKIP, 0, true, false, required_43, filters_43, sort_43, fields_43},
+	{"pipeline", "pipeline", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_44, filters_44, sort_44, fields_44},
+	{"playbook", "playbook", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, false, false, required_45, filters_45, sort_45, fields_45},
+	{"role", "role", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_46, filters_46, sort_46, fields_46},
+	{"saved_search", "saved_search", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_47, filters_47, sort_47, fields_47},
+	{"scheduling_link", "scheduling_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_48, filters_48, sort_48, fields_48},
+	{"send_as", "send_as", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_49, filters_49, sort_49, fields_49},
+	{"sequence", "sequence", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, false, false, required_50, filters_50, sort_50, fields_50},
+	{"sequence_subscription", "sequence_subscription", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE, 0, 201, CLOSE_PAGING_SKIP, 0, false, false, required_51, filters_51, sort_51, fields_51},
+	{"shared_scheduling_link", "shared_scheduling_link", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_52, filters_52, sort_52, fields_52},
+	{"sms_template", "sms_template", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 204, 201, CLOSE_PAGING_SKIP, 0, false, false, required_53, filters_53, sort_53, fields_53},
+	{"status/lead", "status_lead", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, false, false, required_54, filters_54, sort_54, fields_54},
+	{"status/opportunity", "status_opportunity", "id", "id", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SINGLE, 0, true, false, required_55, filters_55, sort_55, fields_55},
+	{"task", "task", "id", "id", "_type=all", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 200, CLOSE_PAGING_SKIP, 0, true, true, required_56, filters_56, sort_56, fields_56},
+	{"unsubscribe/email", "unsubscribe_email", "email_address", "email", "", CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_57, filters_57, sort_57, fields_57},
+	{"user", "user", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST, 0, 0, CLOSE_PAGING_SKIP, 0, false, true, required_58, filters_58, sort_58, fields_58},
+	{"webhook", "webhook", "id", "id", "", CLOSE_OP_GET | CLOSE_OP_LIST | CLOSE_OP_CREATE | CLOSE_OP_UPDATE | CLOSE_OP_DELETE, 200, 201, CLOSE_PAGING_SINGLE, 0, false, false, required_59, filters_59, sort_59, fields_59},
 };
 
 const int close_object_catalog_size = lengthof(close_object_catalog);

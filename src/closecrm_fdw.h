@@ -62,6 +62,7 @@ typedef struct CloseObjectDef
 	bool		order_by;		/* list accepts _order_by */
 	const char *const *required_filters;	/* "a|b" = one of a, b */
 	const char *const *filters; /* list query parameters */
+	const char *const *sort_fields; /* fields _order_by sorts by like SQL */
 	const CloseFieldDef *fields;	/* NULL-terminated */
 } CloseObjectDef;
 
@@ -200,7 +201,8 @@ enum CloseScanPrivateIndex
 	CloseScanPrivateIdIsArray,	/* Boolean */
 	CloseScanPrivateFilters,	/* List of String: list query parameters */
 	CloseScanPrivateRetrieved,	/* List of Integer: columns used; NIL all */
-	CloseScanPrivateLimitHint	/* Integer: rows the query takes; -1 all */
+	CloseScanPrivateLimitHint,	/* Integer: rows the query takes; -1 all */
+	CloseScanPrivateOrderBy		/* String: _order_by value, "" for none */
 };
 
 extern void closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,

@@ -18,11 +18,13 @@
 
 #include <math.h>
 
+#include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
-#include "parser/parse_coerce.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "closecrm_fdw.h"
+#include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
@@ -31,6 +33,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -303,6 +306,64 @@ add_param_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
 									 CLOSE_REQUEST_COST * requests + cpu_tuple_cost * rows,
 									 NIL, param_info->ppi_req_outer, NULL, NIL));
 }
+/*
+ * pushable_order
+ *		The _order_by value that sorts a listing as "pathkeys" say, or NULL
+ *		if Close cannot: every key must be a column of this table with a
+ *		non-text type whose field is in the catalog's sort_fields (fields
+ *		Close sorts the way PostgreSQL does and that are never null), under
+ *		the type's default btree ordering.
+ */
+static char *
+pushable_order(RelOptInfo *baserel, List *pathkeys)
+{
+	CloseTableInfo *table = ((CloseRelInfo *) baserel->fdw_private)->table;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (pathkeys == NIL || !table->object->order_by)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, pathkeys)
+	{
+		PathKey    *pk = (PathKey *) lfirst(lc);
+		EquivalenceClass *ec = pk->pk_eclass;
+		const char *field = NULL;
+		Oid			coltype = InvalidOid;
+		ListCell   *lm;
+		const char *const *sf;
+		bool		sortable = false;
+
+		if (ec->ec_has_volatile)
+			return NULL;
+		foreach(lm, ec->ec_members)
+		{
+			EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+			Var		   *var = (Var *) strip_relabel((Node *) em->em_expr);
+
+			if (IsA(var, Var) && var->varno == baserel->relid &&
+				var->varlevelsup == 0 && var->varattno > 0 &&
+				var->varattno <= table->natts &&
+				!table->is_attrs[var->varattno - 1])
+			{
+				field = table->field_names[var->varattno - 1];
+				coltype = var->vartype;
+				break;
+			}
+		}
+		if (field == NULL || TypeCategory(coltype) == TYPCATEGORY_STRING)
+			return NULL;
+		for (sf = table->object->sort_fields; *sf != NULL; sf++)
+			sortable = sortable || strcmp(*sf, field) == 0;
+		if (!sortable ||
+			pk->pk_opfamily != get_opclass_family(GetDefaultOpClass(coltype, BTREE_AM_OID)))
+			return NULL;
+		appendStringInfo(&buf, "%s%s%s", buf.len > 0 ? "," : "",
+						 pk->pk_strategy == BTGreaterStrategyNumber ? "-" : "",
+						 field);
+	}
+	return buf.data;
+}
 
 /*
  * closeGetForeignPaths
@@ -328,6 +389,19 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup, total, NIL,
 									 baserel->lateral_relids, NULL, NIL));
+
+	/* a listing Close sorts as the query wants saves a local sort */
+	if (fpinfo->id_exprs == NIL && (fpinfo->table->object->ops & CLOSE_OP_LIST))
+	{
+		char	   *order = pushable_order(baserel, root->query_pathkeys);
+
+		if (order != NULL)
+			add_path(baserel, (Path *)
+					 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+											 startup, total + 1, root->query_pathkeys,
+											 baserel->lateral_relids, NULL,
+											 list_make1(makeString(order))));
+	}
 
 	foreach(lc, baserel->joininfo)
 		add_param_path_for(root, baserel, lfirst_node(RestrictInfo, lc));
@@ -564,7 +638,8 @@ columns_needed(RelOptInfo *baserel, List *scan_clauses)
  * limit_hint
  *		The number of rows the query will take from this listing, when the
  *		query is a plain single-table SELECT with a constant LIMIT (and
- *		OFFSET) and every condition went to Close; -1 otherwise.  The scan
+ *		OFFSET), every condition went to Close and any ORDER BY is Close's
+ *		order; -1 otherwise.  The scan
  *		asks for no more than that in its first page.  It never stops early
  *		on it: if Close returns fewer matching rows than hoped, the next
  *		pages are fetched as usual, so the hint can only save work, never
@@ -572,7 +647,7 @@ columns_needed(RelOptInfo *baserel, List *scan_clauses)
  */
 static int64
 limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
-		   List *filter_names)
+		   List *filter_names, const char *order_by)
 {
 	Query	   *parse = root->parse;
 	Const	   *count = (Const *) parse->limitCount;
@@ -582,7 +657,8 @@ limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
 	if (parse->commandType != CMD_SELECT || parse->groupClause ||
 		parse->groupingSets || parse->hasAggs || parse->distinctClause ||
 		parse->hasWindowFuncs || parse->hasTargetSRFs || root->hasHavingQual ||
-		parse->sortClause || parse->limitOption != LIMIT_OPTION_COUNT ||
+		(parse->sortClause && order_by[0] == '\0') ||
+		parse->limitOption != LIMIT_OPTION_COUNT ||
 		bms_membership(root->all_baserels) != BMS_SINGLETON ||
 		count == NULL || !IsA(count, Const) || count->constisnull ||
 		(offset != NULL && (!IsA(offset, Const) || offset->constisnull)) ||
@@ -616,6 +692,8 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *filter_exprs = NIL;
 	const char *missing;
 	List	   *retrieved;
+	char	   *order_by = "";
+	List	   *fdw_private;
 	CloseScanKind kind = CLOSE_SCAN_LIST;
 
 	if (find_lookup_clause(scan_clauses, baserel->relid,
@@ -663,14 +741,20 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		fdw_exprs = filter_exprs;
 	else
 		filter_names = NIL;
+	if (kind == CLOSE_SCAN_LIST && best_path->fdw_private != NIL)
+		order_by = strVal(linitial(best_path->fdw_private));
 	retrieved = columns_needed(baserel, scan_clauses);
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
+
+	/* in the order of enum CloseScanPrivateIndex */
+	fdw_private = list_make4(makeInteger(kind), makeBoolean(is_array),
+							 filter_names, retrieved);
+	fdw_private = lappend(fdw_private,
+						  makeInteger(kind == CLOSE_SCAN_LIST ?
+									  limit_hint(root, baserel, scan_clauses,
+												 filter_names, order_by) : -1));
+	fdw_private = lappend(fdw_private, makeString(order_by));
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
-							lappend(list_make4(makeInteger(kind), makeBoolean(is_array),
-											   filter_names, retrieved),
-									 makeInteger(kind == CLOSE_SCAN_LIST ?
-												 limit_hint(root, baserel, scan_clauses,
-															filter_names) : -1)),
-							NIL, NIL, outer_plan);
+							fdw_private, NIL, NIL, outer_plan);
 }

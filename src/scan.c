@@ -55,6 +55,7 @@ typedef struct CloseScanState
 	char	   *filter_query;	/* "&a=x&b=y", evaluated once per (re)scan */
 	char	   *fields_query;	/* "&_fields=a,b" or "" */
 	int64		limit_hint;		/* rows the query takes; -1 all */
+	char	   *order_query;	/* "&_order_by=..." or "" */
 
 	/* for EXPLAIN ANALYZE */
 	int			requests;
@@ -223,6 +224,9 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	fsstate->table = close_get_table_info(node->ss.ss_currentRelation);
 	fsstate->relname = RelationGetRelationName(node->ss.ss_currentRelation);
 	fsstate->limit_hint = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateLimitHint));
+	fsstate->order_query = strVal(list_nth(fsplan->fdw_private, CloseScanPrivateOrderBy));
+	if (fsstate->order_query[0] != '\0')
+		fsstate->order_query = psprintf("&_order_by=%s", fsstate->order_query);
 	retrieved = (List *) list_nth(fsplan->fdw_private, CloseScanPrivateRetrieved);
 	if (retrieved != NIL)
 	{
@@ -531,9 +535,9 @@ list_page_path(CloseScanState *fsstate)
 	switch (object->paging)
 	{
 		case CLOSE_PAGING_SKIP:
-			return psprintf("/%s/?_skip=%d&_limit=%d%s%s", object->name,
+			return psprintf("/%s/?_skip=%d&_limit=%d%s%s%s", object->name,
 							fsstate->skip, limit, fsstate->fields_query,
-							fsstate->filter_query);
+							fsstate->order_query, fsstate->filter_query);
 		case CLOSE_PAGING_CURSOR:
 			return psprintf("/%s/?_limit=%d%s%s%s%s", object->name, limit,
 							fsstate->fields_query, fsstate->filter_query,
@@ -808,6 +812,7 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		else if (object->paging == CLOSE_PAGING_CURSOR)
 			appendStringInfo(&buf, "_limit=%d&_cursor={cursor}", limit);
 		appendStringInfoString(&buf, fsstate->fields_query);
+		appendStringInfoString(&buf, fsstate->order_query);
 		foreach(lc, fsstate->filter_names)
 			appendStringInfo(&buf, "&%s={%d}", strVal(lfirst(lc)), ++i);
 		if (object->default_query[0] != '\0')

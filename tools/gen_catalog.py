@@ -36,6 +36,16 @@ REQUIRED_FILTER_PROSE = {
 # Close's docs: _type=all lists every task type).
 DEFAULT_LIST_PARAMS = {"task": "_type=all"}
 
+# Fields Close's _order_by sorts a listing by, from the list endpoints'
+# descriptions ("_order_by allows: date_won, date_updated, ..."), keeping
+# only those the object schema declares required and never null: for them
+# Close's order is PostgreSQL's order, so the planner can rely on it.
+SORT_FIELDS_DOCUMENTED = {
+    "opportunity": ["date_won", "date_updated", "date_created", "confidence", "user_name",
+                    "value", "annualized_value", "annualized_expected_value"],
+    "task": ["date", "date_created"],
+}
+
 # Collections whose list uses a cursor instead of _skip (NOTES.md: the event
 # log pages with _cursor/cursor_next and does not support _skip, even though
 # the document lists a _skip parameter for it).
@@ -130,6 +140,31 @@ def object_fields(spec, get_op, list_op):
     return out
 
 
+def non_null_fields(spec, get_op, list_op, names):
+    """Those of "names" the object schema declares required and not null.
+    Where the schema is empty, "date_created" is kept: every Close object
+    has one."""
+    schema = {}
+    if get_op:
+        schema = json_schema_of(spec, get_op)
+    if not schema.get("properties") and list_op:
+        data = resolve(spec, json_schema_of(spec, list_op).get("properties", {}).get("data", {}))
+        schema = resolve(spec, data.get("items", {}))
+    props = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    out = []
+    for n in names:
+        if not props:
+            if n == "date_created":
+                out.append(n)
+            continue
+        t = resolve(spec, props.get(n, {})).get("type")
+        nullable = t is None or (isinstance(t, list) and "null" in t)
+        if n in required and not nullable:
+            out.append(n)
+    return out
+
+
 def is_list(spec, op):
     schema = json_schema_of(spec, op)
     props = schema.get("properties", {})
@@ -202,12 +237,15 @@ def build(spec):
             codes = [k for k in c["post"]["responses"] if k.startswith("2")]
             create_status = int(sorted(codes)[0]) if codes else 200
         filters = sorted(p for p in params if p not in MACHINERY)
+        sort_fields = non_null_fields(spec, c.get("get"), list_op,
+                                      SORT_FIELDS_DOCUMENTED.get(name, []))
         catalog.append({
             "name": name,
             "table_name": name.replace("/", "_"),
             "id_param": c.get("id_param", "id"),
             "key_field": KEY_FIELDS.get(name, "id"),
             "default_query": DEFAULT_LIST_PARAMS.get(name, ""),
+            "sort_fields": sort_fields,
             "get": "get" in c,
             "list": list_op is not None,
             "create": "post" in c,
@@ -251,6 +289,8 @@ def write_c(catalog, out):
         lines.append("static const char *const filters_%d[] = {%s};" % (
             i, ", ".join([c_string(f) for f in c["filters"]] + ["NULL"])))
         groups = ["|".join(g) for g in c["required_filters"]]
+        lines.append("static const char *const sort_%d[] = {%s};" % (
+            i, ", ".join([c_string(f) for f in c["sort_fields"]] + ["NULL"])))
         lines.append("static const char *const required_%d[] = {%s};" % (
             i, ", ".join([c_string(g) for g in groups] + ["NULL"])))
         lines.append("static const CloseFieldDef fields_%d[] = {" % i)
@@ -266,12 +306,12 @@ def write_c(catalog, out):
                                       ("CLOSE_OP_DELETE", "delete")) if c[key]]
         paging = {"none": "CLOSE_PAGING_NONE", "skip": "CLOSE_PAGING_SKIP",
                   "cursor": "CLOSE_PAGING_CURSOR", "single": "CLOSE_PAGING_SINGLE"}[c["paging"]]
-        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, fields_%d}," % (
+        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, sort_%d, fields_%d}," % (
             c_string(c["name"]), c_string(c["table_name"]), c_string(c["id_param"]),
             c_string(c["key_field"]), c_string(c["default_query"]),
             " | ".join(ops) if ops else "0", c["delete_status"], c["create_status"],
             paging, c["max_limit"], "true" if c["fields_param"] else "false",
-            "true" if c["order_by"] else "false", i, i, i))
+            "true" if c["order_by"] else "false", i, i, i, i))
     lines.append("};")
     lines.append("")
     lines.append("const int close_object_catalog_size = lengthof(close_object_catalog);")
