@@ -19,7 +19,7 @@ PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
 SHLIB_LINK = -lcurl -lcjson
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config

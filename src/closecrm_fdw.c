@@ -44,6 +44,8 @@ closecrm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->AddForeignUpdateTargets = closeAddForeignUpdateTargets;
 	routine->PlanForeignModify = closePlanForeignModify;
 	routine->BeginForeignModify = closeBeginForeignModify;
+	routine->ExecForeignInsert = closeExecForeignInsert;
+	routine->ExecForeignUpdate = closeExecForeignUpdate;
 	routine->ExecForeignDelete = closeExecForeignDelete;
 	routine->EndForeignModify = closeEndForeignModify;
 	routine->IsForeignRelUpdatable = closeIsForeignRelUpdatable;

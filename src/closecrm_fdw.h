@@ -168,6 +168,11 @@ extern void close_object_to_values(struct cJSON *object, CloseTableInfo *table,
 								   const char *relname,
 								   Datum *values, bool *nulls);
 extern Datum close_text_to_jsonb(const char *text, size_t len);
+extern char *close_datum_text(Datum value, Oid typid);
+extern char *close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc,
+								  Datum *values, bool *isnull, List *attnums,
+								  bool nulls_as_null,
+								  const char *const *skip_fields);
 extern char *close_error_text(const char *body, size_t len);
 
 /* ---------- in planner.c ---------- */
@@ -243,6 +248,14 @@ extern List *closePlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 extern void closeBeginForeignModify(ModifyTableState *mtstate,
 									ResultRelInfo *rinfo, List *fdw_private,
 									int subplan_index, int eflags);
+extern TupleTableSlot *closeExecForeignInsert(EState *estate,
+											  ResultRelInfo *rinfo,
+											  TupleTableSlot *slot,
+											  TupleTableSlot *planSlot);
+extern TupleTableSlot *closeExecForeignUpdate(EState *estate,
+											  ResultRelInfo *rinfo,
+											  TupleTableSlot *slot,
+											  TupleTableSlot *planSlot);
 extern TupleTableSlot *closeExecForeignDelete(EState *estate,
 											  ResultRelInfo *rinfo,
 											  TupleTableSlot *slot,

@@ -21,7 +21,10 @@
 #include "closecrm_fdw.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -254,6 +257,188 @@ close_json_to_datum(cJSON *value, Oid typid, int32 typmod, bool *isnull)
 	}
 	getTypeInputInfo(typid, &infunc, &ioparam);
 	return OidInputFunctionCall(infunc, text, ioparam, typmod);
+}
+
+/*
+ * close_datum_text
+ *		Text form of a Datum of type "typid" as Close reads it: dates as
+ *		YYYY-MM-DD and timestamps as ISO 8601 in UTC whatever DateStyle and
+ *		TimeZone say (timestamp without time zone is taken as UTC, as
+ *		closecrm_fdw shows Close's times), booleans as true/false.
+ */
+char *
+close_datum_text(Datum value, Oid typid)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+	char		buf[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	switch (typid)
+	{
+		case BOOLOID:
+			return pstrdup(DatumGetBool(value) ? "true" : "false");
+		case DATEOID:
+			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
+				break;
+			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
+				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+			return pstrdup(buf);
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
+				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			tm.tm_isdst = 0;	/* so that the +00:00 offset is printed */
+			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
+			return pstrdup(buf);
+	}
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	return OidOutputFunctionCall(outfunc, value);
+}
+
+/*
+ * datum_to_json
+ *		A new cJSON node for a Datum of type "typid": numbers and json stay
+ *		as their text (no precision lost), booleans become true/false,
+ *		arrays JSON arrays, dates and timestamps ISO 8601 strings (UTC), and
+ *		everything else the string of its output function.
+ */
+static cJSON *
+datum_to_json(Datum value, Oid typid)
+{
+	Oid			elemtype = get_element_type(typid);
+	cJSON	   *node;
+	char	   *text;
+
+	if (OidIsValid(elemtype) && get_typlen(typid) == -1)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int			i;
+
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+						  &elems, &nulls, &nelems);
+		node = cJSON_CreateArray();
+		for (i = 0; node != NULL && i < nelems; i++)
+			cJSON_AddItemToArray(node, nulls[i] ? cJSON_CreateNull() :
+								 datum_to_json(elems[i], elemtype));
+		return node;
+	}
+	switch (typid)
+	{
+		case BOOLOID:
+			return cJSON_CreateBool(DatumGetBool(value));
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			text = close_datum_text(value, typid);
+			if (strspn(text, "-0123456789.e+E") != strlen(text))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("%s cannot be sent to Close as a JSON number", text),
+						 errhint("Close accepts only finite numbers.")));
+			return cJSON_CreateRaw(text);
+		case JSONOID:
+		case JSONBOID:
+			text = close_datum_text(value, typid);
+			return cJSON_CreateRaw(pg_server_to_any(text, strlen(text), PG_UTF8));
+		default:
+			text = close_datum_text(value, typid);
+			return cJSON_CreateString(pg_server_to_any(text, strlen(text), PG_UTF8));
+	}
+}
+
+/*
+ * close_values_to_json
+ *		The JSON object body for the columns "attnums" (1-based) of a row:
+ *		each under its field's key; NULLs as JSON null when "nulls_as_null"
+ *		(an UPDATE unsets the field) and left out otherwise (an INSERT); an
+ *		attrs column's keys merged in first, so that columns override them.
+ *		Columns whose field is in "skip_fields" are left out.
+ */
+char *
+close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc, Datum *values,
+					 bool *isnull, List *attnums, bool nulls_as_null,
+					 const char *const *skip_fields)
+{
+	cJSON	   *body = cJSON_CreateObject();
+	MemoryContextCallback *cb;
+	ListCell   *lc;
+	char	   *printed;
+	char	   *result;
+	int			pass;
+
+	if (body == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	/* freed with the current context, even if an ERROR comes first */
+	cb = palloc(sizeof(*cb));
+	cb->func = free_json_tree;
+	cb->arg = body;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		foreach(lc, attnums)
+		{
+			int			i = lfirst_int(lc) - 1;
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+			const char *field = table->field_names[i];
+			const char *const *sf;
+			bool		skip = false;
+
+			if (att->attisdropped || field == NULL ||
+				(pass == 0) != table->is_attrs[i])
+				continue;
+			for (sf = skip_fields; sf != NULL && *sf != NULL; sf++)
+				skip = skip || strcmp(*sf, field) == 0;
+			if (skip || (isnull[i] && !nulls_as_null && !table->is_attrs[i]))
+				continue;
+			if (table->is_attrs[i])
+			{
+				cJSON	   *extra;
+				cJSON	   *item;
+				char	   *text;
+
+				if (isnull[i])
+					continue;
+				text = close_datum_text(values[i], att->atttypid);
+				extra = close_json_parse(text, strlen(text));
+				if (!cJSON_IsObject(extra))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("column \"%s\" must hold a JSON object to be sent to Close",
+									NameStr(att->attname)),
+							 errhint("Its keys are merged into the object sent.")));
+				cJSON_ArrayForEach(item, extra)
+				{
+					cJSON_DeleteItemFromObjectCaseSensitive(body, item->string);
+					cJSON_AddItemToObject(body, item->string, cJSON_Duplicate(item, true));
+				}
+				continue;
+			}
+			cJSON_DeleteItemFromObjectCaseSensitive(body, field);
+			cJSON_AddItemToObject(body, field, isnull[i] ? cJSON_CreateNull() :
+								  datum_to_json(values[i], att->atttypid));
+		}
+	}
+	printed = cJSON_PrintUnformatted(body);
+	if (printed == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	result = pstrdup(printed);
+	cJSON_free(printed);
+	return result;
 }
 
 /* What the conversion error context reports. */

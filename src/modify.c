@@ -2,15 +2,24 @@
  *
  * modify.c
  *		  Changes to Close objects through foreign tables: which operations a
- *		  table allows, DELETE sent directly as one DELETE /{object}/{id}/
- *		  when the statement names a single id (no GET first), and DELETE of
- *		  each row a scan finds otherwise; RETURNING in both.
+ *		  table allows; INSERT as POST /{object}/; UPDATE as PUT
+ *		  /{object}/{id}/ with only the assigned fields; DELETE as DELETE
+ *		  /{object}/{id}/; all with RETURNING.  UPDATE and DELETE of a single
+ *		  id given as a constant or parameter go straight to Close (no GET
+ *		  first); other WHERE clauses find the rows first, then change each
+ *		  by id.
+ *
+ * Close has no transactions: rows a statement already changed stay changed
+ * when a later row fails, and the ERROR's context says how many.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <cjson/cJSON.h>
+
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "closecrm_fdw.h"
 #include "commands/explain.h"
@@ -19,40 +28,67 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/clauses.h"
+#include "optimizer/inherit.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
-#include "utils/ruleutils.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 
 #define ROW_ID_NAME		"close_id"
 #define WHOLE_ROW_NAME	"close_wholerow"
 
+/*
+ * Fields Close computes itself: never sent on INSERT (a copied row may carry
+ * them), and an UPDATE that assigns one is refused.
+ */
+static const char *const computed_fields[] = {
+	"id", "date_created", "date_updated", "created_by", "updated_by",
+	"created_by_name", "updated_by_name", "organization_id", "html_url",
+	"display_name", NULL
+};
+
+/* Indexes into the fdw_private of PlanForeignModify. */
+enum CloseModifyPrivateIndex
+{
+	CloseModifyPrivateTargetAttrs	/* List of Integer: columns sent */
+};
+
 /* Indexes into the fdw_private of a direct-modify ForeignScan. */
 enum CloseDirectPrivateIndex
 {
-	CloseDirectPrivateSetProcessed	/* Boolean: count rows in es_processed */
+	CloseDirectPrivateSetProcessed, /* Boolean: count rows in es_processed */
+	CloseDirectPrivateTargetAttrs	/* List of Integer: UPDATE's columns */
 };
 
-/* Execution state of a DELETE that scans first. */
+/* Execution state of INSERT, and of UPDATE/DELETE that scan first. */
 typedef struct CloseModifyState
 {
 	CloseConnection *conn;
 	CloseTableInfo *table;
+	const char *relname;
+	CmdType		operation;
+	List	   *target_attrs;	/* INSERT/UPDATE: columns sent */
 	AttrNumber	id_junk_attno;
 	AttrNumber	wholerow_junk_attno;
-	int			sent;			/* requests that reached Close */
+	int			done;			/* rows Close already changed */
 	MemoryContext temp_cxt;
 } CloseModifyState;
 
-/* Execution state of a direct DELETE. */
+/* Execution state of a direct UPDATE or DELETE. */
 typedef struct CloseDirectState
 {
 	CloseConnection *conn;
 	CloseTableInfo *table;
+	const char *relname;
+	CmdType		operation;
 	ExprState  *id_state;
+	List	   *value_states;	/* UPDATE: new values, per target attr */
+	List	   *target_attrs;
 	bool		set_processed;
 	bool		done;
 } CloseDirectState;
@@ -78,17 +114,27 @@ operation_flag(CmdType operation)
 }
 
 /*
+ * verb_of
+ *		How an error message says the command.
+ */
+static const char *
+verb_of(CmdType operation)
+{
+	return operation == CMD_INSERT ? "insert into" :
+		operation == CMD_UPDATE ? "update" : "delete from";
+}
+
+/*
  * check_operation_allowed
  *		ERROR, at plan time, if the table's Close object does not support
- *		"operation", the table is not updatable, or closecrm_fdw does not
- *		implement the operation yet.
+ *		"operation", the table is not updatable, or (UPDATE, DELETE) the
+ *		table has no column holding the object's id.
  */
 static void
 check_operation_allowed(Relation rel, CloseTableInfo *table, CmdType operation)
 {
 	const CloseObjectDef *object = table->object;
-	const char *verb = operation == CMD_INSERT ? "insert into" :
-		operation == CMD_UPDATE ? "update" : "delete from";
+	const char *verb = verb_of(operation);
 
 	if (!table->updatable)
 		ereport(ERROR,
@@ -106,20 +152,107 @@ check_operation_allowed(Relation rel, CloseTableInfo *table, CmdType operation)
 				 errdetail("The Close API supports %s for \"%s\".",
 						   close_catalog_ops_text(object), object->name),
 				 errhint("Use close_raw() for other endpoints of this object.")));
-	if (operation != CMD_DELETE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot %s foreign table \"%s\": closecrm_fdw does not support %s yet",
-						verb, RelationGetRelationName(rel),
-						operation == CMD_INSERT ? "INSERT" : "UPDATE"),
-				 errhint("Use close_raw('%s', '/%s/...', body) meanwhile.",
-						 operation == CMD_INSERT ? "POST" : "PUT", object->name)));
-	if (table->id_attno == 0)
+	if (operation != CMD_INSERT && table->id_attno == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("cannot %s foreign table \"%s\": it has no id column",
 						verb, RelationGetRelationName(rel)),
-				 errhint("Add a text column named id (or with OPTIONS (field 'id')).")));
+				 errhint("Add a text column named %s (or with OPTIONS (field '%s')).",
+						 object->key_field, object->key_field)));
+}
+
+/*
+ * is_computed_field
+ *		True if Close computes "field" itself.
+ */
+static bool
+is_computed_field(const char *field)
+{
+	const char *const *f;
+
+	for (f = computed_fields; *f != NULL; f++)
+	{
+		if (strcmp(*f, field) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * update_target_attrs
+ *		The columns an UPDATE of "rel" assigns, checked: ERROR for the id
+ *		column, a field Close computes, or a nested path.
+ */
+static List *
+update_target_attrs(PlannerInfo *root, Index rtindex, Relation rel,
+					CloseTableInfo *table)
+{
+	Bitmapset  *cols = get_rel_all_updated_cols(root, find_base_rel(root, rtindex));
+	List	   *result = NIL;
+	int			col = -1;
+
+	while ((col = bms_next_member(cols, col)) >= 0)
+	{
+		AttrNumber	attno = col + FirstLowInvalidHeapAttributeNumber;
+		const char *field;
+		const char *colname;
+
+		if (attno <= InvalidAttrNumber)
+			elog(ERROR, "system-column update is not supported");
+		field = table->field_names[attno - 1];
+		colname = NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname);
+		if (attno == table->id_attno)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change column \"%s\" of foreign table \"%s\"",
+							colname, RelationGetRelationName(rel)),
+					 errdetail("It holds the Close object's %s, which never changes.",
+							   table->object->key_field),
+					 errhint("Create a new object with INSERT instead.")));
+		if (field != NULL && !table->is_attrs[attno - 1] && is_computed_field(field))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change column \"%s\" of foreign table \"%s\"",
+							colname, RelationGetRelationName(rel)),
+					 errdetail("Close computes the field \"%s\" itself.", field),
+					 errhint("Leave it out of the SET list.")));
+		if (field != NULL && !table->is_attrs[attno - 1] &&
+			strchr(field, '.') != NULL && strncmp(field, "custom.", 7) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change column \"%s\" of foreign table \"%s\"",
+							colname, RelationGetRelationName(rel)),
+					 errdetail("It reads the nested path \"%s\", which Close cannot update on its own.",
+							   field),
+					 errhint("Update the whole top-level field instead.")));
+		result = lappend_int(result, attno);
+	}
+	return result;
+}
+
+/*
+ * insert_target_attrs
+ *		The columns an INSERT may send: every live column but those whose
+ *		field Close computes.  NULLs are left out when the row is sent.
+ */
+static List *
+insert_target_attrs(Relation rel, CloseTableInfo *table)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	List	   *result = NIL;
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		const char *field = table->field_names[i];
+
+		if (TupleDescAttr(tupdesc, i)->attisdropped || field == NULL)
+			continue;
+		if (!table->is_attrs[i] && is_computed_field(field))
+			continue;
+		result = lappend_int(result, i + 1);
+	}
+	return result;
 }
 
 /*
@@ -135,16 +268,20 @@ closeIsForeignRelUpdatable(Relation rel)
 
 	if (!table->updatable)
 		return 0;
-	if (table->object->ops & CLOSE_OP_DELETE)
+	if (table->object->ops & CLOSE_OP_CREATE)
+		result |= (1 << CMD_INSERT);
+	if ((table->object->ops & CLOSE_OP_UPDATE) && table->id_attno != 0)
+		result |= (1 << CMD_UPDATE);
+	if ((table->object->ops & CLOSE_OP_DELETE) && table->id_attno != 0)
 		result |= (1 << CMD_DELETE);
 	return result;
 }
 
 /*
  * closeAddForeignUpdateTargets
- *		Rows to delete are identified by their id column; with RETURNING the
- *		whole row is carried along too, since Close's DELETE answers with no
- *		object.
+ *		Rows to change are identified by their id column.  A DELETE with
+ *		RETURNING also carries the whole row, since Close's DELETE answers
+ *		with no object (UPDATE's RETURNING comes from Close's answer).
  */
 void
 closeAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
@@ -159,7 +296,7 @@ closeAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 	var = makeVar(rtindex, table->id_attno, att->atttypid, att->atttypmod,
 				  att->attcollation, 0);
 	add_row_identity_var(root, var, rtindex, ROW_ID_NAME);
-	if (root->parse->returningList != NIL)
+	if (root->parse->commandType == CMD_DELETE && root->parse->returningList != NIL)
 	{
 		var = makeWholeRowVar(target_rte, rtindex, 0, false);
 		add_row_identity_var(root, var, rtindex, WHOLE_ROW_NAME);
@@ -168,7 +305,7 @@ closeAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 
 /*
  * closePlanForeignModify
- *		Check the operation is allowed; nothing else to plan.
+ *		Check the operation is allowed and decide which columns are sent.
  */
 List *
 closePlanForeignModify(PlannerInfo *root, ModifyTable *plan,
@@ -176,10 +313,24 @@ closePlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 {
 	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
 	Relation	rel = table_open(rte->relid, NoLock);
+	CloseTableInfo *table = close_get_table_info(rel);
+	List	   *target_attrs = NIL;
 
-	check_operation_allowed(rel, close_get_table_info(rel), plan->operation);
+	check_operation_allowed(rel, table, plan->operation);
+	if (plan->operation == CMD_INSERT)
+	{
+		if (plan->onConflictAction != ONCONFLICT_NONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("INSERT with ON CONFLICT is not supported by closecrm_fdw"),
+					 errdetail("Close has no unique constraints to detect a conflict with."),
+					 errhint("Check for the object first, or UPDATE it by id.")));
+		target_attrs = insert_target_attrs(rel, table);
+	}
+	else if (plan->operation == CMD_UPDATE)
+		target_attrs = update_target_attrs(root, resultRelation, rel, table);
 	table_close(rel, NoLock);
-	return NIL;
+	return list_make1(target_attrs);
 }
 
 /*
@@ -197,7 +348,8 @@ result_user(EState *estate, Index rtindex)
 
 /*
  * closeBeginForeignModify
- *		Find the junk columns carrying each row's id (and whole row).
+ *		Set up for sending one request per row; find the junk columns
+ *		carrying each row's id (and whole row).
  */
 void
 closeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
@@ -205,103 +357,230 @@ closeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 {
 	CloseModifyState *fmstate = palloc0(sizeof(CloseModifyState));
 	Relation	rel = rinfo->ri_RelationDesc;
-	Plan	   *subplan = outerPlanState(mtstate)->plan;
 	EState	   *estate = mtstate->ps.state;
 
 	rinfo->ri_FdwState = fmstate;
 	fmstate->table = close_get_table_info(rel);
+	fmstate->relname = RelationGetRelationName(rel);
+	fmstate->operation = mtstate->operation;
+	fmstate->target_attrs = (List *) list_nth(fdw_private, CloseModifyPrivateTargetAttrs);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	fmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
 										 result_user(estate, rinfo->ri_RangeTableIndex));
-	fmstate->id_junk_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
-														  ROW_ID_NAME);
-	if (!AttributeNumberIsValid(fmstate->id_junk_attno))
-		elog(ERROR, "could not find junk column \"%s\"", ROW_ID_NAME);
-	fmstate->wholerow_junk_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
-																WHOLE_ROW_NAME);
+	if (fmstate->operation != CMD_INSERT)
+	{
+		Plan	   *subplan = outerPlanState(mtstate)->plan;
+
+		fmstate->id_junk_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
+															  ROW_ID_NAME);
+		if (!AttributeNumberIsValid(fmstate->id_junk_attno))
+			elog(ERROR, "could not find junk column \"%s\"", ROW_ID_NAME);
+		fmstate->wholerow_junk_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
+																	WHOLE_ROW_NAME);
+	}
 	fmstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											  "closecrm_fdw modify",
 											  ALLOCSET_SMALL_SIZES);
 }
 
+/* What rows_done_callback reports. */
+typedef struct RowsDone
+{
+	int			done;
+	const char *participle;
+} RowsDone;
+
 /* error context callback: how many rows the failing statement had done */
 static void
-rows_already_done_callback(void *arg)
+rows_done_callback(void *arg)
 {
-	int			done = *(int *) arg;
+	RowsDone   *rd = (RowsDone *) arg;
 
-	errcontext("%d earlier row%s of this statement %s already deleted in Close, which has no transactions to undo %s",
-			   done, done == 1 ? "" : "s", done == 1 ? "was" : "were",
-			   done == 1 ? "it" : "them");
+	errcontext("%d earlier row%s of this statement %s already %s in Close, which has no transactions to undo %s",
+			   rd->done, rd->done == 1 ? "" : "s", rd->done == 1 ? "was" : "were",
+			   rd->participle, rd->done == 1 ? "it" : "them");
 }
 
 /*
- * send_delete
- *		DELETE /{object}/{id}/: true if Close deleted it, false if there was
- *		no such object (404).  Other answers are ERRORs, whose context says
- *		how many earlier rows ("done_before") this statement had deleted.
+ * send_change
+ *		Send one change; returns the request once Close answered with a
+ *		success status, NULL when it had no such object (404, not for
+ *		POST).  Other answers are ERRORs, whose context says how many
+ *		earlier rows ("done_before") this statement had already changed.
  */
-static bool
-send_delete(CloseConnection *conn, const CloseObjectDef *object,
-			const char *id, int done_before)
+static CloseRequest *
+send_change(CloseConnection *conn, const char *method, const char *path,
+			const char *body, const char *action, int done_before,
+			const char *participle)
 {
-	CloseRequest *req = close_request_make("DELETE", close_object_path(object, id), NULL);
+	CloseRequest *req = close_request_make(method, path, body);
 	ErrorContextCallback errcallback;
+	RowsDone	rd;
 
 	close_http_perform(conn, &req, 1);
-	if (req->status == 404)
-		return false;
-	if (req->status == 200 || req->status == 204 || req->status == 202)
-		return true;
+	if (req->status == 404 && strcmp(method, "POST") != 0)
+		return NULL;
+	if (req->status >= 200 && req->status < 300)
+		return req;
 
-	errcallback.callback = rows_already_done_callback;
-	errcallback.arg = &done_before;
+	rd.done = done_before;
+	rd.participle = participle;
+	errcallback.callback = rows_done_callback;
+	errcallback.arg = &rd;
 	errcallback.previous = error_context_stack;
 	if (done_before > 0)
 		error_context_stack = &errcallback;
-	close_report_http_error(conn, req, psprintf("delete %s \"%s\"", object->name, id));
-	return false;				/* not reached */
+	close_report_http_error(conn, req, action);
+	return NULL;				/* not reached */
+}
+
+/*
+ * store_answer
+ *		Fill "slot" from the object Close answered with (RETURNING after
+ *		INSERT or UPDATE).
+ */
+static void
+store_answer(CloseRequest *req, CloseTableInfo *table, const char *relname,
+			 TupleTableSlot *slot)
+{
+	cJSON	   *obj = close_json_parse(req->response.data, req->response.len);
+
+	if (!cJSON_IsObject(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Close answered %s %s without the object", req->method, req->path),
+				 errdetail("Expected a JSON object; the body starts: %s",
+						   close_error_text(req->response.data, req->response.len)),
+				 errhint("The change was made in Close; read the object back with a SELECT.")));
+	ExecClearTuple(slot);
+	close_object_to_values(obj, table, slot->tts_tupleDescriptor, NULL, relname,
+						   slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * row_id_text
+ *		The id of the row to change, from its junk column; NULL if it has
+ *		none.
+ */
+static char *
+row_id_text(CloseModifyState *fmstate, Relation rel, TupleTableSlot *planSlot)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+										  fmstate->table->id_attno - 1);
+	bool		isnull;
+	Datum		id = ExecGetJunkAttribute(planSlot, fmstate->id_junk_attno, &isnull);
+	char	   *text;
+
+	if (isnull)
+		return NULL;
+	text = close_datum_text(id, att->atttypid);
+	return text[0] ? text : NULL;
+}
+
+/*
+ * closeExecForeignInsert
+ *		POST the row (its non-NULL columns) and fill the slot from the object
+ *		Close created, for RETURNING.
+ */
+TupleTableSlot *
+closeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					   TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
+	const CloseObjectDef *object = fmstate->table->object;
+	MemoryContext old;
+	CloseRequest *req;
+	char	   *body;
+
+	MemoryContextReset(fmstate->temp_cxt);
+	old = MemoryContextSwitchTo(fmstate->temp_cxt);
+	slot_getallattrs(slot);
+	body = close_values_to_json(fmstate->table, slot->tts_tupleDescriptor,
+								slot->tts_values, slot->tts_isnull,
+								fmstate->target_attrs, false, NULL);
+	req = send_change(fmstate->conn, "POST", psprintf("/%s/", object->name), body,
+					  psprintf("create %s", object->name), fmstate->done, "created");
+	fmstate->done++;
+	store_answer(req, fmstate->table, fmstate->relname, slot);
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+/*
+ * closeExecForeignUpdate
+ *		PUT the assigned columns (NULL as JSON null) to the row's object, and
+ *		fill the slot from Close's answer; NULL (row not counted) if the
+ *		object is gone.
+ */
+TupleTableSlot *
+closeExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
+					   TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
+	const CloseObjectDef *object = fmstate->table->object;
+	MemoryContext old;
+	CloseRequest *req;
+	char	   *id;
+	char	   *body;
+
+	MemoryContextReset(fmstate->temp_cxt);
+	old = MemoryContextSwitchTo(fmstate->temp_cxt);
+	id = row_id_text(fmstate, rinfo->ri_RelationDesc, planSlot);
+	if (id == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	slot_getallattrs(slot);
+	body = close_values_to_json(fmstate->table, slot->tts_tupleDescriptor,
+								slot->tts_values, slot->tts_isnull,
+								fmstate->target_attrs, true, NULL);
+	req = send_change(fmstate->conn, "PUT", close_object_path(object, id), body,
+					  psprintf("update %s \"%s\"", object->name, id),
+					  fmstate->done, "updated");
+	if (req == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	fmstate->done++;
+	store_answer(req, fmstate->table, fmstate->relname, slot);
+	MemoryContextSwitchTo(old);
+	return slot;
 }
 
 /*
  * closeExecForeignDelete
  *		Delete the scanned row's object by id; NULL (row not counted) if it
- *		was already gone.
+ *		was already gone.  RETURNING shows the row as it was scanned.
  */
 TupleTableSlot *
 closeExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 					   TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
-	Relation	rel = rinfo->ri_RelationDesc;
-	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
-										  fmstate->table->id_attno - 1);
+	const CloseObjectDef *object = fmstate->table->object;
 	MemoryContext old;
-	bool		isnull;
-	Datum		id;
-	char	   *idtext;
-	Oid			outfunc;
-	bool		isvarlena;
+	char	   *id;
 	bool		deleted;
-
-	id = ExecGetJunkAttribute(planSlot, fmstate->id_junk_attno, &isnull);
-	if (isnull)
-		return NULL;
 
 	MemoryContextReset(fmstate->temp_cxt);
 	old = MemoryContextSwitchTo(fmstate->temp_cxt);
-	getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
-	idtext = OidOutputFunctionCall(outfunc, id);
-	deleted = idtext[0] != '\0' &&
-		send_delete(fmstate->conn, fmstate->table->object, idtext, fmstate->sent);
+	id = row_id_text(fmstate, rinfo->ri_RelationDesc, planSlot);
+	deleted = id != NULL &&
+		send_change(fmstate->conn, "DELETE", close_object_path(object, id), NULL,
+					psprintf("delete %s \"%s\"", object->name, id),
+					fmstate->done, "deleted") != NULL;
 	MemoryContextSwitchTo(old);
 	if (!deleted)
 		return NULL;
-	fmstate->sent++;
+	fmstate->done++;
 
 	if (AttributeNumberIsValid(fmstate->wholerow_junk_attno))
 	{
+		bool		isnull;
 		Datum		row = ExecGetJunkAttribute(planSlot,
 											   fmstate->wholerow_junk_attno,
 											   &isnull);
@@ -310,7 +589,7 @@ closeExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 
 		tuple.t_len = HeapTupleHeaderGetDatumLength(td);
 		ItemPointerSetInvalid(&tuple.t_self);
-		tuple.t_tableOid = RelationGetRelid(rel);
+		tuple.t_tableOid = RelationGetRelid(rinfo->ri_RelationDesc);
 		tuple.t_data = td;
 		ExecClearTuple(slot);
 		heap_deform_tuple(&tuple, slot->tts_tupleDescriptor,
@@ -322,7 +601,7 @@ closeExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 
 /*
  * closeEndForeignModify
- *		Nothing to release.
+ *		Nothing to release: memory goes with the query.
  */
 void
 closeEndForeignModify(EState *estate, ResultRelInfo *rinfo)
@@ -354,15 +633,17 @@ find_modify_scan(ModifyTable *plan, Index rtindex, int subplan_index)
 
 /*
  * closePlanDirectModify
- *		Turn "DELETE FROM t WHERE id = <const or $n>" into one DELETE request
- *		with no GET before it.  Declines (the scan-then-delete path runs
- *		instead) when other conditions need the row, or RETURNING needs
+ *		Turn "UPDATE/DELETE ... WHERE id = <const or $n>" into one PUT or
+ *		DELETE with no GET before it.  Declines (the scan-then-change path
+ *		runs instead) when other conditions need the row, when new values
+ *		depend on the row's current ones, or when a DELETE's RETURNING needs
  *		columns other than id.
  */
 bool
 closePlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 					  Index resultRelation, int subplan_index)
 {
+	CmdType		operation = plan->operation;
 	ForeignScan *fscan;
 	RangeTblEntry *rte;
 	Relation	rel;
@@ -370,8 +651,10 @@ closePlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	Expr	   *id_expr;
 	bool		is_array;
 	bool		ok = true;
+	List	   *target_attrs = NIL;
+	List	   *value_exprs = NIL;
 
-	if (plan->operation != CMD_DELETE)
+	if (operation != CMD_DELETE && operation != CMD_UPDATE)
 		return false;
 	fscan = find_modify_scan(plan, resultRelation, subplan_index);
 	if (fscan == NULL ||
@@ -383,12 +666,35 @@ closePlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	rte = planner_rt_fetch(resultRelation, root);
 	rel = table_open(rte->relid, NoLock);
 	table = close_get_table_info(rel);
-	check_operation_allowed(rel, table, CMD_DELETE);
+	check_operation_allowed(rel, table, operation);
 	if (!close_is_id_lookup_clause(linitial(fscan->scan.plan.qual),
 								   resultRelation, table->id_attno,
 								   &id_expr, &is_array) || is_array)
 		ok = false;
-	if (ok && plan->returningLists != NIL)
+
+	if (ok && operation == CMD_UPDATE)
+	{
+		List	   *processed_tlist;
+		List	   *colnos;
+		ListCell   *lt,
+				   *la;
+
+		get_translated_update_targetlist(root, resultRelation,
+										 &processed_tlist, &colnos);
+		(void) update_target_attrs(root, resultRelation, rel, table);
+		forboth(lt, processed_tlist, la, colnos)
+		{
+			Expr	   *expr = lfirst_node(TargetEntry, lt)->expr;
+
+			/* the new value must not need the object's current state */
+			if (bms_is_member(resultRelation, pull_varnos(root, (Node *) expr)) ||
+				contain_subplans((Node *) expr))
+				ok = false;
+			target_attrs = lappend_int(target_attrs, lfirst_int(la));
+			value_exprs = lappend(value_exprs, expr);
+		}
+	}
+	if (ok && operation == CMD_DELETE && plan->returningLists != NIL)
 	{
 		List	   *returning = list_nth(plan->returningLists, subplan_index);
 		Bitmapset  *attrs = NULL;
@@ -405,17 +711,17 @@ closePlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	if (!ok)
 		return false;
 
-	fscan->operation = CMD_DELETE;
+	fscan->operation = operation;
 	fscan->resultRelation = resultRelation;
 	fscan->scan.plan.qual = NIL;
-	fscan->fdw_exprs = list_make1(id_expr);
-	fscan->fdw_private = list_make1(makeBoolean(plan->canSetTag));
+	fscan->fdw_exprs = lcons(id_expr, value_exprs);
+	fscan->fdw_private = list_make2(makeBoolean(plan->canSetTag), target_attrs);
 	return true;
 }
 
 /*
  * closeBeginDirectModify
- *		Prepare the id expression; nothing is sent yet.
+ *		Prepare the id and new-value expressions; nothing is sent yet.
  */
 void
 closeBeginDirectModify(ForeignScanState *node, int eflags)
@@ -427,20 +733,50 @@ closeBeginDirectModify(ForeignScanState *node, int eflags)
 
 	node->fdw_state = dmstate;
 	dmstate->table = close_get_table_info(rel);
+	dmstate->relname = RelationGetRelationName(rel);
+	dmstate->operation = fsplan->operation;
+	dmstate->target_attrs = (List *) list_nth(fsplan->fdw_private,
+											  CloseDirectPrivateTargetAttrs);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	dmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
 										 result_user(estate, fsplan->resultRelation));
 	dmstate->id_state = ExecInitExpr(linitial(fsplan->fdw_exprs), (PlanState *) node);
+	dmstate->value_states = ExecInitExprList(list_delete_first(list_copy(fsplan->fdw_exprs)),
+											 (PlanState *) node);
 	dmstate->set_processed = boolVal(list_nth(fsplan->fdw_private,
 											  CloseDirectPrivateSetProcessed));
 }
 
 /*
+ * store_id_only
+ *		Fill "slot" with just the id column (RETURNING of a direct DELETE:
+ *		Close answers a DELETE with no object).
+ */
+static void
+store_id_only(TupleTableSlot *slot, CloseTableInfo *table, const char *id)
+{
+	Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor,
+										  table->id_attno - 1);
+	Oid			infunc;
+	Oid			ioparam;
+	int			i;
+
+	ExecClearTuple(slot);
+	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+		slot->tts_isnull[i] = true;
+	getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+	slot->tts_values[table->id_attno - 1] =
+		OidInputFunctionCall(infunc, (char *) id, ioparam, att->atttypmod);
+	slot->tts_isnull[table->id_attno - 1] = false;
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
  * closeIterateDirectModify
- *		Send the one DELETE; the row count is 1 if Close deleted an object,
- *		0 if it had none with that id.  With RETURNING, the row returned has
- *		the id and no other column.
+ *		Send the one PUT or DELETE; the row count is 1 if Close changed an
+ *		object, 0 if it had none with that id.  RETURNING gets the object
+ *		Close answered an UPDATE with, or a DELETE's id.
  */
 TupleTableSlot *
 closeIterateDirectModify(ForeignScanState *node)
@@ -450,9 +786,10 @@ closeIterateDirectModify(ForeignScanState *node)
 	ResultRelInfo *rinfo = node->resultRelInfo;
 	EState	   *estate = node->ss.ps.state;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	const CloseObjectDef *object = dmstate->table->object;
+	CloseRequest *req;
 	List	   *ids;
 	char	   *id;
-	int			i;
 
 	ExecClearTuple(slot);
 	if (dmstate->done)
@@ -463,7 +800,31 @@ closeIterateDirectModify(ForeignScanState *node)
 	if (ids == NIL)
 		return slot;
 	id = strVal(linitial(ids));
-	if (!send_delete(dmstate->conn, dmstate->table->object, id, 0))
+
+	if (dmstate->operation == CMD_UPDATE)
+	{
+		TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+		Datum	   *values = palloc0(sizeof(Datum) * tupdesc->natts);
+		bool	   *isnull = palloc0(sizeof(bool) * tupdesc->natts);
+		ListCell   *la,
+				   *lv;
+
+		forboth(la, dmstate->target_attrs, lv, dmstate->value_states)
+		{
+			int			attno = lfirst_int(la);
+
+			values[attno - 1] = ExecEvalExpr((ExprState *) lfirst(lv), econtext,
+											 &isnull[attno - 1]);
+		}
+		req = send_change(dmstate->conn, "PUT", close_object_path(object, id),
+						  close_values_to_json(dmstate->table, tupdesc, values, isnull,
+											   dmstate->target_attrs, true, NULL),
+						  psprintf("update %s \"%s\"", object->name, id), 0, "updated");
+	}
+	else
+		req = send_change(dmstate->conn, "DELETE", close_object_path(object, id), NULL,
+						  psprintf("delete %s \"%s\"", object->name, id), 0, "deleted");
+	if (req == NULL)
 		return slot;
 
 	if (dmstate->set_processed)
@@ -473,20 +834,10 @@ closeIterateDirectModify(ForeignScanState *node)
 	if (rinfo->ri_projectReturning == NULL)
 		return slot;
 
-	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
-		slot->tts_isnull[i] = true;
-	{
-		Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor,
-											  dmstate->table->id_attno - 1);
-		Oid			infunc;
-		Oid			ioparam;
-
-		getTypeInputInfo(att->atttypid, &infunc, &ioparam);
-		slot->tts_values[dmstate->table->id_attno - 1] =
-			OidInputFunctionCall(infunc, id, ioparam, att->atttypmod);
-		slot->tts_isnull[dmstate->table->id_attno - 1] = false;
-	}
-	ExecStoreVirtualTuple(slot);
+	if (dmstate->operation == CMD_UPDATE)
+		store_answer(req, dmstate->table, dmstate->relname, slot);
+	else
+		store_id_only(slot, dmstate->table, id);
 	rinfo->ri_projectReturning->pi_exprContext->ecxt_scantuple = slot;
 	return slot;
 }
@@ -501,8 +852,39 @@ closeEndDirectModify(ForeignScanState *node)
 }
 
 /*
+ * describe_change
+ *		"PUT /lead/{id}/ {"name", "custom.cf_x"}"-style text of the request a
+ *		change sends, naming the fields an UPDATE assigns.
+ */
+static char *
+describe_change(CmdType operation, CloseTableInfo *table, List *target_attrs,
+				const char *suffix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	if (operation == CMD_INSERT)
+		appendStringInfo(&buf, "POST /%s/", table->object->name);
+	else
+		appendStringInfo(&buf, "%s /%s/{id}/",
+						 operation == CMD_UPDATE ? "PUT" : "DELETE",
+						 table->object->name);
+	if (operation == CMD_UPDATE)
+	{
+		appendStringInfoString(&buf, " {");
+		foreach(lc, target_attrs)
+			appendStringInfo(&buf, "%s\"%s\"", foreach_current_index(lc) > 0 ? ", " : "",
+							 table->field_names[lfirst_int(lc) - 1]);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, suffix);
+	return buf.data;
+}
+
+/*
  * closeExplainDirectModify
- *		Show the single request a direct DELETE sends.
+ *		Show the single request a direct UPDATE or DELETE sends.
  */
 void
 closeExplainDirectModify(ForeignScanState *node, ExplainState *es)
@@ -510,7 +892,8 @@ closeExplainDirectModify(ForeignScanState *node, ExplainState *es)
 	CloseDirectState *dmstate = (CloseDirectState *) node->fdw_state;
 
 	ExplainPropertyText("Close Request",
-						psprintf("DELETE /%s/{id}/", dmstate->table->object->name),
+						describe_change(dmstate->operation, dmstate->table,
+										dmstate->target_attrs, ""),
 						es);
 	if (es->verbose)
 	{
@@ -527,16 +910,19 @@ closeExplainDirectModify(ForeignScanState *node, ExplainState *es)
 
 /*
  * closeExplainForeignModify
- *		Show the request sent for each row the scan finds.
+ *		Show the request sent for each row.
  */
 void
 closeExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 						  List *fdw_private, int subplan_index,
 						  ExplainState *es)
 {
-	CloseTableInfo *table = close_get_table_info(rinfo->ri_RelationDesc);
+	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
 
 	ExplainPropertyText("Close Request",
-						psprintf("DELETE /%s/{id}/ for each row", table->object->name),
+						describe_change(mtstate->operation, fmstate->table,
+										fmstate->target_attrs,
+										mtstate->operation == CMD_INSERT ?
+										" for each row" : " for each row found"),
 						es);
 }

@@ -94,46 +94,6 @@ close_object_path(const CloseObjectDef *object, const char *id)
 }
 
 /*
- * datum_text
- *		Text form of a Datum of type "typid" as Close reads it: dates as
- *		YYYY-MM-DD and timestamps as ISO 8601 in UTC whatever DateStyle and
- *		TimeZone say (timestamp without time zone is taken as UTC, as
- *		closecrm_fdw shows Close's times), booleans as true/false.
- */
-static char *
-datum_text(Datum value, Oid typid)
-{
-	Oid			outfunc;
-	bool		isvarlena;
-	char		buf[MAXDATELEN + 1];
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	switch (typid)
-	{
-		case BOOLOID:
-			return pstrdup(DatumGetBool(value) ? "true" : "false");
-		case DATEOID:
-			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
-				break;
-			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
-				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
-			return pstrdup(buf);
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
-				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
-				break;
-			tm.tm_isdst = 0;	/* so that the +00:00 offset is printed */
-			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, buf);
-			return pstrdup(buf);
-	}
-	getTypeOutputInfo(typid, &outfunc, &isvarlena);
-	return OidOutputFunctionCall(outfunc, value);
-}
-
-/*
  * close_eval_ids
  *		Evaluate the id expression of a lookup: a list of distinct, non-empty
  *		id strings in first-seen order (NULLs and empty strings name no
@@ -153,7 +113,7 @@ close_eval_ids(List *id_exprs, bool id_is_array, ExprContext *econtext)
 		return NIL;
 	if (!id_is_array)
 	{
-		char	   *id = datum_text(value, typid);
+		char	   *id = close_datum_text(value, typid);
 
 		return id[0] ? list_make1(makeString(id)) : NIL;
 	}
@@ -180,7 +140,7 @@ close_eval_ids(List *id_exprs, bool id_is_array, ExprContext *econtext)
 
 			if (nulls[i])
 				continue;
-			id = datum_text(elems[i], elemtype);
+			id = close_datum_text(elems[i], elemtype);
 			if (id[0] == '\0')
 				continue;
 			foreach(lc, ids)
