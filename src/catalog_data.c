@@ -16,6 +16,20 @@ static const char *const filters_0[] = {"_type", "_type__in", "activity_at__gt",
 static const char *const required_0[] = {NULL};
 static const CloseFieldDef fields_0[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_1[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -48,12 +62,43 @@ static const char *const filters_2[] = {"_type", "activity_at__gt", "activity_at
 static const char *const required_2[] = {NULL};
 static const CloseFieldDef fields_2[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_3[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "custom_activity_type_id", "custom_activity_type_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
 static const char *const required_3[] = {NULL};
 static const CloseFieldDef fields_3[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"custom_activity_type_id", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"pinned", "boolean"},
+	{"status", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_4[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -116,6 +161,20 @@ static const char *const filters_5[] = {"_type", "activity_at__gt", "activity_at
 static const char *const required_5[] = {NULL};
 static const CloseFieldDef fields_5[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_6[] = {"_type", "_type__in", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "contact_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "form_id", "form_id__in", "id__in", "lead_id", "lead_id__in", "user_id", "user_id__in", NULL};
@@ -151,12 +210,40 @@ static const char *const filters_7[] = {"_type", "activity_at__gt", "activity_at
 static const char *const required_7[] = {NULL};
 static const CloseFieldDef fields_7[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_8[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
 static const char *const required_8[] = {NULL};
 static const CloseFieldDef fields_8[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_9[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -223,18 +310,60 @@ static const char *const filters_11[] = {"_type", "activity_at__gt", "activity_a
 static const char *const required_11[] = {NULL};
 static const CloseFieldDef fields_11[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_12[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "opportunity_id", "user_id", NULL};
 static const char *const required_12[] = {NULL};
 static const CloseFieldDef fields_12[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_13[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
 static const char *const required_13[] = {NULL};
 static const CloseFieldDef fields_13[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_14[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "external_whatsapp_message_id", "id__in", "lead_id", "user_id", NULL};
@@ -392,6 +521,8 @@ static const char *const filters_20[] = {"object_id", "thread_id", NULL};
 static const char *const required_20[] = {"object_id|thread_id", NULL};
 static const CloseFieldDef fields_20[] = {
 	{"id", "text"},
+	{"body", "text"},
+	{"object_id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_21[] = {"ids", "object_ids", NULL};
@@ -752,6 +883,11 @@ static const char *const filters_53[] = {NULL};
 static const char *const required_53[] = {NULL};
 static const CloseFieldDef fields_53[] = {
 	{"id", "text"},
+	{"attachments", "jsonb"},
+	{"is_shared", "boolean"},
+	{"name", "text"},
+	{"status", "text"},
+	{"text", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_54[] = {NULL};
@@ -770,12 +906,25 @@ static const char *const filters_56[] = {"_type", "_type__in", "assigned_to", "d
 static const char *const required_56[] = {NULL};
 static const CloseFieldDef fields_56[] = {
 	{"id", "text"},
+	{"agent_config_id", "text"},
+	{"assigned_to", "text"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"date", "text"},
+	{"due_date", "text"},
+	{"is_complete", "boolean"},
+	{"is_dateless", "boolean"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"priority", "text"},
+	{"resolution", "text"},
+	{"text", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_57[] = {NULL};
 static const char *const required_57[] = {NULL};
 static const CloseFieldDef fields_57[] = {
-	{"id", "text"},
+	{"email", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_58[] = {NULL};
@@ -788,6 +937,10 @@ static const char *const filters_59[] = {NULL};
 static const char *const required_59[] = {NULL};
 static const CloseFieldDef fields_59[] = {
 	{"id", "text"},
+	{"event_filter", "jsonb"},
+	{"events", "jsonb"},
+	{"url", "text"},
+	{"verify_ssl", "boolean"},
 	{NULL, NULL}
 };
 
