@@ -10,7 +10,8 @@ OBJS = \
 	src/planner.o \
 	src/scan.o \
 	src/modify.o \
-	src/raw.o
+	src/raw.o \
+	src/import.o
 
 EXTENSION = closecrm_fdw
 DATA = closecrm_fdw--0.1.0.sql
@@ -19,7 +20,7 @@ PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
 SHLIB_LINK = -lcurl -lcjson
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config

@@ -17,6 +17,20 @@ static const char *const sort_0[] = {NULL};
 static const char *const required_0[] = {NULL};
 static const CloseFieldDef fields_0[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_1[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -51,6 +65,20 @@ static const char *const sort_2[] = {NULL};
 static const char *const required_2[] = {NULL};
 static const CloseFieldDef fields_2[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_3[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "custom_activity_type_id", "custom_activity_type_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -58,6 +86,23 @@ static const char *const sort_3[] = {NULL};
 static const char *const required_3[] = {NULL};
 static const CloseFieldDef fields_3[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"custom_activity_type_id", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"pinned", "boolean"},
+	{"status", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_4[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -122,6 +167,20 @@ static const char *const sort_5[] = {NULL};
 static const char *const required_5[] = {NULL};
 static const CloseFieldDef fields_5[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_6[] = {"_type", "_type__in", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "contact_id__in", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "form_id", "form_id__in", "id__in", "lead_id", "lead_id__in", "user_id", "user_id__in", NULL};
@@ -159,6 +218,20 @@ static const char *const sort_7[] = {NULL};
 static const char *const required_7[] = {NULL};
 static const CloseFieldDef fields_7[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_8[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -166,6 +239,20 @@ static const char *const sort_8[] = {NULL};
 static const char *const required_8[] = {NULL};
 static const CloseFieldDef fields_8[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_9[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -235,6 +322,20 @@ static const char *const sort_11[] = {NULL};
 static const char *const required_11[] = {NULL};
 static const CloseFieldDef fields_11[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_12[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "opportunity_id", "user_id", NULL};
@@ -242,6 +343,20 @@ static const char *const sort_12[] = {NULL};
 static const char *const required_12[] = {NULL};
 static const CloseFieldDef fields_12[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_13[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "id__in", "lead_id", "user_id", NULL};
@@ -249,6 +364,20 @@ static const char *const sort_13[] = {NULL};
 static const char *const required_13[] = {NULL};
 static const CloseFieldDef fields_13[] = {
 	{"id", "text"},
+	{"_type", "text"},
+	{"activity_at", "timestamptz"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"created_by_name", "text"},
+	{"date_created", "timestamptz"},
+	{"date_updated", "timestamptz"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"updated_by", "text"},
+	{"updated_by_name", "text"},
+	{"user_id", "text"},
+	{"user_name", "text"},
+	{"users", "jsonb"},
 	{NULL, NULL}
 };
 static const char *const filters_14[] = {"_type", "activity_at__gt", "activity_at__gte", "activity_at__lt", "activity_at__lte", "contact_id", "date_created__gt", "date_created__gte", "date_created__lt", "date_created__lte", "external_whatsapp_message_id", "id__in", "lead_id", "user_id", NULL};
@@ -413,6 +542,8 @@ static const char *const sort_20[] = {NULL};
 static const char *const required_20[] = {"object_id|thread_id", NULL};
 static const CloseFieldDef fields_20[] = {
 	{"id", "text"},
+	{"body", "text"},
+	{"object_id", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_21[] = {"ids", "object_ids", NULL};
@@ -806,6 +937,11 @@ static const char *const sort_53[] = {NULL};
 static const char *const required_53[] = {NULL};
 static const CloseFieldDef fields_53[] = {
 	{"id", "text"},
+	{"attachments", "jsonb"},
+	{"is_shared", "boolean"},
+	{"name", "text"},
+	{"status", "text"},
+	{"text", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_54[] = {NULL};
@@ -827,13 +963,26 @@ static const char *const sort_56[] = {"date_created", NULL};
 static const char *const required_56[] = {NULL};
 static const CloseFieldDef fields_56[] = {
 	{"id", "text"},
+	{"agent_config_id", "text"},
+	{"assigned_to", "text"},
+	{"contact_id", "text"},
+	{"created_by", "text"},
+	{"date", "text"},
+	{"due_date", "text"},
+	{"is_complete", "boolean"},
+	{"is_dateless", "boolean"},
+	{"lead_id", "text"},
+	{"organization_id", "text"},
+	{"priority", "text"},
+	{"resolution", "text"},
+	{"text", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_57[] = {NULL};
 static const char *const sort_57[] = {NULL};
 static const char *const required_57[] = {NULL};
 static const CloseFieldDef fields_57[] = {
-	{"id", "text"},
+	{"email", "text"},
 	{NULL, NULL}
 };
 static const char *const filters_58[] = {NULL};
@@ -848,6 +997,10 @@ static const char *const sort_59[] = {NULL};
 static const char *const required_59[] = {NULL};
 static const CloseFieldDef fields_59[] = {
 	{"id", "text"},
+	{"event_filter", "jsonb"},
+	{"events", "jsonb"},
+	{"url", "text"},
+	{"verify_ssl", "boolean"},
 	{NULL, NULL}
 };
 

@@ -56,6 +56,9 @@ closecrm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignModify = closeExplainForeignModify;
 	routine->ExplainDirectModify = closeExplainDirectModify;
 
+	/* IMPORT FOREIGN SCHEMA (import.c) */
+	routine->ImportForeignSchema = closeImportForeignSchema;
+
 	PG_RETURN_POINTER(routine);
 }
 

@@ -275,4 +275,9 @@ extern void closeExplainDirectModify(ForeignScanState *node,
 									 ExplainState *es);
 extern char *close_object_path(const CloseObjectDef *object, const char *id);
 
+/* ---------- in import.c ---------- */
+
+extern List *closeImportForeignSchema(ImportForeignSchemaStmt *stmt,
+									  Oid serverOid);
+
 #endif							/* CLOSECRM_FDW_H */

@@ -9,7 +9,10 @@ argument) and writes:
 
 Only facts derived from the document (paths, methods, status codes, query
 parameter names, field names and types) are written; the document itself is
-never copied into the repository.  Re-run after updating openapi.json:
+never copied into the repository.  An object's fields come from its response
+schemas, or, where those are empty, from the base schema and request bodies
+that describe it (see object_fields); IMPORT FOREIGN SCHEMA creates a column
+for each.  Re-run after updating openapi.json:
 
     python3 tools/gen_catalog.py [path/to/openapi.json]
 """
@@ -63,6 +66,22 @@ MACHINERY = {"_limit", "_skip", "_fields", "_cursor", "_order_by", "_group_by",
 NOT_COLLECTIONS = {"me", "blocked_phone_number/settings", "user/availability",
                    "report/activity/metrics"}
 
+# Where every response schema of a collection is empty ("Any type"), the
+# document still describes its objects elsewhere (see object_fields):
+#
+# - Base schemas.  Every typed activity schema (CallActivity, EmailActivity,
+#   ...) contains all the properties of ActivityBase, so ActivityBase lists
+#   the fields every activity has; it describes the activity collections that
+#   have no schema of their own (checked by check_base_schemas on each run).
+BASE_SCHEMAS = {"activity": "ActivityBase"}     # collection prefix -> schema
+
+# - Request bodies.  PUT/POST bodies name the fields a client sets on the
+#   object.  These keys are instructions rather than fields of the stored
+#   object: custom field values come back as flat "custom.<id>" keys
+#   (NOTES.md), and "created_by_id" sets what objects report as "created_by"
+#   (every activity response schema has created_by, none created_by_id).
+REQUEST_ONLY = {"custom_fields", "created_by_id"}
+
 
 def load(path):
     with open(path, encoding="utf-8") as f:
@@ -92,6 +111,19 @@ def resolve(spec, schema, depth=0):
 def pg_type(spec, schema):
     """Map a JSON schema to the PostgreSQL type IMPORT FOREIGN SCHEMA uses."""
     schema = resolve(spec, schema)
+    for key in ("oneOf", "anyOf"):
+        alts = [resolve(spec, a) for a in schema.get(key, [])
+                if a.get("type") != "null"]
+        if len(alts) > 1:
+            # e.g. a task's date: a date or a date-time
+            mapped = {pg_type(spec, a) for a in alts}
+            if len(mapped) == 1:
+                return mapped.pop()
+            if all(a.get("type") == "string" for a in alts):
+                return "text"
+            if mapped <= {"bigint", "numeric"}:
+                return "numeric"
+            return "jsonb"
     types = schema.get("type")
     if isinstance(types, list):
         types = [t for t in types if t != "null"]
@@ -121,23 +153,75 @@ def json_schema_of(spec, op, status_codes=("200", "201")):
     return {}
 
 
-def object_fields(spec, get_op, list_op):
-    """Top-level fields of one object: from GET by id, else the list item."""
+def schema_properties(spec, schema):
+    """Properties of an object schema, or of the items of a list envelope."""
+    props = schema.get("properties", {}) or {}
+    if "data" in props and "has_more" in props:
+        data = resolve(spec, props["data"])
+        props = resolve(spec, data.get("items", {})).get("properties", {}) or {}
+    return props
+
+
+def request_properties(spec, op):
+    """Properties of an operation's JSON request body (none if "Any type")."""
+    if not op:
+        return {}
+    content = op.get("requestBody", {}).get("content", {})
+    schema = resolve(spec, content.get("application/json", {}).get("schema", {}))
+    return schema.get("properties", {}) or {}
+
+
+def base_schema(spec, name):
+    """The BASE_SCHEMAS entry describing collection "name", if any."""
+    for prefix, schema_name in BASE_SCHEMAS.items():
+        if name == prefix or name.startswith(prefix + "/"):
+            return spec["components"]["schemas"][schema_name].get("properties", {})
+    return {}
+
+
+def object_fields(spec, c, key_field):
+    """Top-level fields of one collection's objects, key field first, and
+    whether they came from a "response" schema or "other" sources.
+
+    Sources, in order of authority: the response schemas (GET by id, the
+    list's items, then create/update responses); else the collection's base
+    schema (BASE_SCHEMAS) together with its PUT/POST request bodies.  A field
+    keeps the type of the first source that names it.
+    """
     fields = {}
-    if get_op:
-        schema = json_schema_of(spec, get_op)
-        fields = schema.get("properties", {}) or {}
-    if not fields and list_op:
-        schema = json_schema_of(spec, list_op)
-        data = resolve(spec, schema.get("properties", {}).get("data", {}))
-        item = resolve(spec, data.get("items", {}))
-        fields = item.get("properties", {}) or {}
-    out = [("id", "text")]
+    source = "response"
+    for op in (c.get("get"), c.get("list"), c.get("post"), c.get("put")):
+        if op and not fields:
+            fields = dict(schema_properties(spec, json_schema_of(spec, op)))
+    if not fields:
+        source = "other"
+        fields = dict(base_schema(spec, c["name"]))
+        for op in (c.get("put"), c.get("collection_put"), c.get("post")):
+            for fname, fschema in request_properties(spec, op).items():
+                if fname not in REQUEST_ONLY:
+                    fields.setdefault(fname, fschema)
+    out = [(key_field, "text")]
     for name in sorted(fields):
-        if name == "id" or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        if name == key_field or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
             continue
         out.append((name, pg_type(spec, fields[name])))
-    return out
+    return out, source
+
+
+def check_base_schemas(spec, catalog):
+    """Stop if a BASE_SCHEMAS entry is no longer contained in every response
+    schema of its collections: it would then not be a common base."""
+    for prefix, schema_name in BASE_SCHEMAS.items():
+        base = set(spec["components"]["schemas"][schema_name].get("properties", {}))
+        for c in catalog:
+            if c["name"] != prefix and not c["name"].startswith(prefix + "/"):
+                continue
+            if c["fields_source"] != "response":
+                continue
+            missing = base - {f for f, _ in c["fields"]}
+            if missing:
+                sys.exit("%s is not a base of %s (lacks %s); revise BASE_SCHEMAS"
+                         % (schema_name, c["name"], ", ".join(sorted(missing))))
 
 
 def non_null_fields(spec, get_op, list_op, names):
@@ -200,6 +284,8 @@ def build(spec):
                 collections.setdefault(name, {"name": name})["list"] = item["get"]
             if "post" in item:
                 collections.setdefault(name, {"name": name})["post"] = item["post"]
+            if "put" in item:
+                collections.setdefault(name, {"name": name})["collection_put"] = item["put"]
 
     catalog = []
     for name in sorted(collections):
@@ -239,11 +325,13 @@ def build(spec):
         filters = sorted(p for p in params if p not in MACHINERY)
         sort_fields = non_null_fields(spec, c.get("get"), list_op,
                                       SORT_FIELDS_DOCUMENTED.get(name, []))
+        key_field = KEY_FIELDS.get(name, "id")
+        fields, source = object_fields(spec, c, key_field)
         catalog.append({
             "name": name,
             "table_name": name.replace("/", "_"),
             "id_param": c.get("id_param", "id"),
-            "key_field": KEY_FIELDS.get(name, "id"),
+            "key_field": key_field,
             "default_query": DEFAULT_LIST_PARAMS.get(name, ""),
             "sort_fields": sort_fields,
             "get": "get" in c,
@@ -259,8 +347,12 @@ def build(spec):
             "order_by": "_order_by" in params,
             "required_filters": required,
             "filters": filters,
-            "fields": object_fields(spec, c.get("get"), list_op),
+            "fields": fields,
+            "fields_source": source,
         })
+    check_base_schemas(spec, catalog)
+    for c in catalog:
+        del c["fields_source"]
     return catalog
 
 
