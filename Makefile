@@ -11,6 +11,7 @@ OBJS = \
 	src/scan.o \
 	src/modify.o \
 	src/raw.o \
+	src/wire.o \
 	src/import.o
 
 EXTENSION = closecrm_fdw
@@ -34,4 +35,4 @@ catalog:
 .PHONY: catalog
 
 # every object depends on the shared header
-$(OBJS): src/closecrm_fdw.h
+$(OBJS): src/closecrm_fdw.h src/wire.h

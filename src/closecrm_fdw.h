@@ -16,6 +16,7 @@
 #include "utils/relcache.h"
 #include "commands/explain.h"
 #include "utils/timestamp.h"
+#include "wire.h"
 
 #define CLOSECRM_FDW_VERSION "0.1.0"
 

@@ -301,31 +301,25 @@ start_request(CloseConnection *conn, CloseRequest *req)
 
 /*
  * parse_rate_limit_reset
- *		Seconds Close asks us to wait, from the RateLimit header's "reset"
- *		(",' or ';' separated), else Retry-After, else the deprecated
- *		X-Rate-Limit-Reset; -1 when none says.
+ *		Seconds Close asks us to wait, from the RateLimit header's "reset",
+ *		else Retry-After, else the deprecated X-Rate-Limit-Reset; -1 when
+ *		none says.
  */
 static double
 parse_rate_limit_reset(CloseRequest *req)
 {
 	char	   *value;
+	CloseRateLimit rl;
 	double		result = -1;
 
-	value = close_response_header(req, "ratelimit");
-	if (value != NULL)
-	{
-		char	   *p = strstr(value, "reset=");
-
-		if (p != NULL)
-			result = strtod(p + 6, NULL);
-	}
+	if ((value = close_response_header(req, "ratelimit")) != NULL &&
+		close_parse_ratelimit(value, strlen(value), &rl))
+		result = rl.reset;
 	if (result < 0 && (value = close_response_header(req, "retry-after")) != NULL)
-		result = strtod(value, NULL);
+		result = close_parse_seconds(value, strlen(value));
 	if (result < 0 &&
 		(value = close_response_header(req, "x-rate-limit-reset")) != NULL)
-		result = strtod(value, NULL);
-	if (isnan(result) || result < 0)
-		return -1;
+		result = close_parse_seconds(value, strlen(value));
 	return result;
 }
 
