@@ -12,6 +12,8 @@ OBJS = \
 	src/modify.o \
 	src/raw.o \
 	src/wire.o \
+	src/connection.o \
+	src/stats.o \
 	src/import.o
 
 EXTENSION = closecrm_fdw
@@ -21,7 +23,7 @@ PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
 SHLIB_LINK = -lcurl -lcjson
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import engine
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config

@@ -178,6 +178,42 @@ close_catalog_ops_text(const CloseObjectDef *object)
 	return buf.data;
 }
 
+/*
+ * close_catalog_group
+ *		The rate-limit endpoint group of a request, as Close counts them
+ *		(method and path template): "GET lead/{id}", "GET lead", or for a
+ *		path outside the catalog the path itself ("GET me").
+ */
+char *
+close_catalog_group(const char *method, const char *path)
+{
+	size_t		len;
+	const char *best = NULL;
+	size_t		bestlen = 0;
+	int			i;
+
+	while (*path == '/')
+		path++;
+	len = strcspn(path, "?");
+	while (len > 0 && path[len - 1] == '/')
+		len--;
+	for (i = 0; i < close_object_catalog_size; i++)
+	{
+		const char *name = close_object_catalog[i].name;
+		size_t		namelen = strlen(name);
+
+		if (namelen <= len && namelen > bestlen && strncmp(path, name, namelen) == 0 &&
+			(namelen == len || path[namelen] == '/'))
+		{
+			best = name;
+			bestlen = namelen;
+		}
+	}
+	if (best == NULL)
+		return psprintf("%s %.*s", method, (int) len, path);
+	return psprintf("%s %s%s", method, best, bestlen < len ? "/{id}" : "");
+}
+
 PG_FUNCTION_INFO_V1(closecrm_objects);
 
 /*

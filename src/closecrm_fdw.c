@@ -15,10 +15,24 @@
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(closecrm_fdw_handler);
+void		_PG_init(void);
+
+/*
+ * _PG_init
+ *		Module load: define the GUCs.
+ */
+void
+_PG_init(void)
+{
+	close_connection_init();
+	MarkGUCPrefixReserved("closecrm_fdw");
+}
+
 PG_FUNCTION_INFO_V1(closecrm_fdw_version);
 
 /*

@@ -75,6 +75,7 @@ extern char *close_catalog_suggestions(const char *name);
 extern bool close_catalog_has_filter(const CloseObjectDef *object,
 									 const char *name);
 extern char *close_catalog_ops_text(const CloseObjectDef *object);
+extern char *close_catalog_group(const char *method, const char *path);
 
 /* ---------- in option.c ---------- */
 
@@ -88,6 +89,7 @@ typedef struct CloseServerOptions
 	int			max_concurrency;
 	int			page_size;
 	int			max_response_size;	/* bytes */
+	char	   *ca_file;		/* CA bundle for https; NULL: system's */
 } CloseServerOptions;
 
 /* Everything needed to send requests as one user to one server. */
@@ -95,6 +97,7 @@ typedef struct CloseConnection
 {
 	Oid			serverid;
 	Oid			userid;
+	Oid			umid;			/* the user mapping used (own or PUBLIC) */
 	char	   *server_name;
 	CloseServerOptions opts;
 	char	   *api_key;		/* never printed */
@@ -115,6 +118,40 @@ extern void close_get_server_options(ForeignServer *server,
 									 CloseServerOptions *opts);
 extern CloseConnection *close_get_connection(Oid serverid, Oid userid);
 extern CloseTableInfo *close_get_table_info(Relation rel);
+
+/* ---------- in connection.c ---------- */
+
+extern int	close_max_idle_connections;
+extern void close_connection_init(void);
+extern void *close_session_multi(CloseConnection *conn);	/* CURLM * */
+extern long close_rate_delay(CloseConnection *conn, const char *group,
+							 TimestampTz now);
+extern void close_rate_note(CloseConnection *conn, const char *group,
+							const CloseRateLimit *rl, long wait_ms,
+							TimestampTz now);
+
+/* ---------- in stats.c ---------- */
+
+#define CLOSE_STATS_METHODS {"GET", "POST", "PUT", "PATCH", "DELETE"}
+#define CLOSE_STATS_NMETHODS 5
+
+/* What one backend's requests to one server cost. */
+typedef struct CloseServerStats
+{
+	Oid			serverid;		/* hash key */
+	int64		by_method[CLOSE_STATS_NMETHODS];	/* attempts sent */
+	int64		by_status_class[4]; /* 2xx, 3xx, 4xx, 5xx answers */
+	int64		transport_errors;	/* attempts with no answer */
+	int64		retries;
+	int64		rate_limited;	/* 429 answers */
+	int64		rate_wait_ms;	/* waited for rate limits */
+	int64		bytes_in;
+	int64		bytes_out;
+	int64		connections_opened;
+} CloseServerStats;
+
+extern CloseServerStats *close_stats_for(Oid serverid);
+extern int	close_stats_method_index(const char *method);
 
 /* ---------- in http.c ---------- */
 
@@ -140,6 +177,9 @@ typedef struct CloseRequest
 	char		errbuf[256];
 	bool		too_large;
 	size_t		max_bytes;		/* response size limit */
+	char	   *group;			/* rate-limit endpoint group */
+	long		rate_wait_ms;	/* waited for rate limits before sending */
+	int64		bytes_out;
 	TimestampTz not_before;
 	int			state;
 } CloseRequest;

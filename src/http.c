@@ -2,9 +2,11 @@
  *
  * http.c
  *		  The HTTP transport: sends requests to Close with libcurl's multi
- *		  interface, several at once up to max_concurrency, over connections
- *		  kept alive for the life of the backend; retries what is safe to
- *		  retry; waits interruptibly; and turns failures into ERRORs.
+ *		  interface, several at once up to max_concurrency, over the
+ *		  kept-alive connections of the (server, user mapping) session
+ *		  (connection.c); paces them to Close's rate limits; retries what is
+ *		  safe to retry; waits interruptibly; counts what it sends
+ *		  (stats.c); and turns failures into ERRORs.
  *
  * Nothing here calls ereport while libcurl is inside a callback: the
  * callbacks only record what happened (into buffers allocated without
@@ -40,6 +42,7 @@
 #define MAX_BACKOFF_MS	30000
 #define MAX_RATE_WAIT_MS 120000
 
+/* the multi handle of the close_http_perform call in progress */
 static CURLM *close_multi = NULL;
 
 /*
@@ -168,29 +171,6 @@ write_header(char *data, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
- * ensure_multi
- *		Create the backend's libcurl multi handle on first use.  Its
- *		connection cache is what keeps connections to Close alive between
- *		requests and statements.
- */
-static void
-ensure_multi(void)
-{
-	if (close_multi != NULL)
-		return;
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("could not initialize libcurl")));
-	close_multi = curl_multi_init();
-	if (close_multi == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	curl_multi_setopt(close_multi, CURLMOPT_MAXCONNECTS, 64L);
-}
-
-/*
  * release_easy
  *		Detach a request from libcurl, freeing its handle and header list.
  *		Safe on requests that never started.
@@ -279,6 +259,11 @@ start_request(CloseConnection *conn, CloseRequest *req)
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+	if (conn->opts.ca_file != NULL)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, conn->opts.ca_file);
+	/* libcurl reads a cache size of 0 as its default: close explicitly */
+	if (close_max_idle_connections == 0)
+		curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
 
 	if (strcmp(req->method, "GET") == 0)
 		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
@@ -324,6 +309,56 @@ parse_rate_limit_reset(CloseRequest *req)
 }
 
 /*
+ * note_rate_limit
+ *		Tell the session what the response's RateLimit header says about
+ *		the request's endpoint group.
+ */
+static void
+note_rate_limit(CloseConnection *conn, CloseRequest *req)
+{
+	char	   *value = close_response_header(req, "ratelimit");
+	CloseRateLimit rl;
+
+	if (value != NULL && close_parse_ratelimit(value, strlen(value), &rl))
+		close_rate_note(conn, req->group, &rl, -1, GetCurrentTimestamp());
+}
+
+/*
+ * count_attempt
+ *		Add one finished attempt of "req" to its server's counters.
+ */
+static void
+count_attempt(CloseConnection *conn, CloseRequest *req, long status)
+{
+	CloseServerStats *stats = close_stats_for(conn->serverid);
+	curl_off_t	down = 0,
+				up = 0;
+	long		header_size = 0,
+				request_size = 0,
+				connects = 0;
+
+	curl_easy_getinfo(req->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(req->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(req->easy, CURLINFO_HEADER_SIZE, &header_size);
+	curl_easy_getinfo(req->easy, CURLINFO_REQUEST_SIZE, &request_size);
+	curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects);
+
+	stats->by_method[close_stats_method_index(req->method)]++;
+	if (status >= 200 && status < 600)
+		stats->by_status_class[status / 100 - 2]++;
+	else if (status == 0)
+		stats->transport_errors++;
+	if (status == 429)
+		stats->rate_limited++;
+	if (req->attempts > 1)
+		stats->retries++;
+	stats->bytes_in += down + header_size;
+	stats->bytes_out += up + request_size;
+	stats->connections_opened += connects;
+	req->bytes_out += up + request_size;
+}
+
+/*
  * is_idempotent
  *		True if sending "req" twice has the effect of sending it once.
  */
@@ -350,12 +385,14 @@ finish_request(CloseConnection *conn, CloseRequest *req, CURLcode result)
 	long		delay_ms;
 
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	count_attempt(conn, req, result == CURLE_OK ? status : 0);
 	release_easy(req);
 
 	if (result == CURLE_OK)
 	{
 		req->status = status;
 		req->transport_error = NULL;
+		note_rate_limit(conn, req);
 		if (status == 429)
 		{
 			retry = true;
@@ -401,7 +438,12 @@ finish_request(CloseConnection *conn, CloseRequest *req, CURLcode result)
 		return -1;
 
 	if (wait_s >= 0)
+	{
 		delay_ms = Min((long) ceil(wait_s * 1000), MAX_RATE_WAIT_MS);
+		close_rate_note(conn, req->group, NULL, delay_ms, GetCurrentTimestamp());
+		req->rate_wait_ms += delay_ms;
+		close_stats_for(conn->serverid)->rate_wait_ms += delay_ms;
+	}
 	else
 	{
 		/* jittered exponential backoff: 250 ms, 500 ms, 1 s, ... */
@@ -428,9 +470,7 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 {
 	int			i;
 
-	ensure_multi();
-	curl_multi_setopt(close_multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-					  (long) conn->opts.max_concurrency);
+	close_multi = (CURLM *) close_session_multi(conn);
 
 	for (i = 0; i < nrequests; i++)
 	{
@@ -438,6 +478,10 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 		requests[i]->attempts = 0;
 		requests[i]->not_before = 0;
 		requests[i]->easy = NULL;
+		requests[i]->rate_wait_ms = 0;
+		if (requests[i]->group == NULL)
+			requests[i]->group = close_catalog_group(requests[i]->method,
+													 requests[i]->path);
 	}
 
 	PG_TRY();
@@ -446,6 +490,7 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 		{
 			TimestampTz now = GetCurrentTimestamp();
 			TimestampTz next_retry;
+			long		pace_ms;
 			int			running = 0;
 			int			pending = 0;
 			int			still_running;
@@ -467,6 +512,15 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 					continue;
 				if (running >= conn->opts.max_concurrency)
 					continue;
+				/* stay within Close's rate limit for this endpoint group */
+				pace_ms = close_rate_delay(conn, req->group, now);
+				if (pace_ms > 0)
+				{
+					req->not_before = now + (TimestampTz) pace_ms * 1000;
+					req->rate_wait_ms += pace_ms;
+					close_stats_for(conn->serverid)->rate_wait_ms += pace_ms;
+					continue;
+				}
 				start_request(conn, req);
 				req->state = REQ_RUNNING;
 				running++;

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
@@ -41,7 +42,8 @@ typedef enum CloseOptionKind
 	OPT_BOOLEAN,
 	OPT_SECRET,
 	OPT_OBJECT,
-	OPT_TEXT
+	OPT_TEXT,
+	OPT_FILE
 } CloseOptionKind;
 
 typedef struct CloseOption
@@ -61,6 +63,7 @@ static const CloseOption close_options[] = {
 	{"max_concurrency", ForeignServerRelationId, OPT_INTEGER, 1, 64},
 	{"page_size", ForeignServerRelationId, OPT_INTEGER, 1, 1000},
 	{"max_response_size", ForeignServerRelationId, OPT_INTEGER, 1024, 1073741823},
+	{"ca_file", ForeignServerRelationId, OPT_FILE, 0, 0},
 	{"updatable", ForeignServerRelationId, OPT_BOOLEAN, 0, 0},
 	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
 	{"object", ForeignTableRelationId, OPT_OBJECT, 0, 0},
@@ -347,6 +350,21 @@ validate_option_value(const CloseOption *opt, DefElem *def)
 						 errhint("SELECT object FROM closecrm_objects() lists the Close objects.")));
 			}
 			break;
+		case OPT_FILE:
+			/* which CAs to trust decides who receives the key: superusers only */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"%s\"", opt->name),
+						 errdetail("The CA bundle decides which servers are trusted with the API key."),
+						 errhint("Ask a superuser to set it, or use a certificate the system trusts.")));
+			if (!is_absolute_path(value) || access(value, R_OK) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errdetail("The file does not exist, is not readable, or the path is not absolute."),
+						 errhint("Give the absolute path of a PEM file of CA certificates.")));
+			break;
 		case OPT_TEXT:
 			if (value[0] == '\0')
 				ereport(ERROR,
@@ -465,6 +483,7 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 	opts->max_concurrency = 8;
 	opts->page_size = 100;
 	opts->max_response_size = 64 * 1024 * 1024;
+	opts->ca_file = NULL;
 
 	foreach(lc, server->options)
 	{
@@ -485,6 +504,8 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 		else if (strcmp(def->defname, "max_concurrency") == 0)
 			opts->max_concurrency = (int) parse_number_option(
 															  find_option("max_concurrency", ForeignServerRelationId), value);
+		else if (strcmp(def->defname, "ca_file") == 0)
+			opts->ca_file = pstrdup(value);
 		else if (strcmp(def->defname, "max_response_size") == 0)
 			opts->max_response_size = (int) parse_number_option(
 																find_option("max_response_size", ForeignServerRelationId), value);
@@ -533,6 +554,7 @@ close_get_connection(Oid serverid, Oid userid)
 	ReleaseSysCache(tp);
 
 	um = GetUserMapping(userid, serverid);
+	conn->umid = um->umid;
 	conn->serverid = serverid;
 	conn->userid = userid;
 	conn->server_name = pstrdup(server->servername);

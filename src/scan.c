@@ -55,6 +55,8 @@ typedef struct CloseScanState
 	char	   *filter_query;	/* "&a=x&b=y", evaluated once per (re)scan */
 	char	   *fields_query;	/* "&_fields=a,b" or "" */
 	int64		limit_hint;		/* rows the query takes; -1 all */
+	int			readahead;		/* pages fetched at once last time */
+	int			total_results;	/* as Close reported it; -1 unknown */
 	char	   *order_query;	/* "&_order_by=..." or "" */
 
 	/* for EXPLAIN ANALYZE */
@@ -481,22 +483,19 @@ build_fields_query(CloseTableInfo *table, const bool *wanted)
 
 /*
  * list_page_path
- *		The path of the next page of a listing.
+ *		The path of the listing page at "skip" (or the cursor) of "limit"
+ *		objects.
  */
 static char *
-list_page_path(CloseScanState *fsstate)
+list_page_path(CloseScanState *fsstate, int skip, int limit)
 {
 	const CloseObjectDef *object = fsstate->table->object;
-	int			limit = page_limit(fsstate->table->object,
-								   fsstate->conn->opts.page_size,
-								   fsstate->skip == 0 && fsstate->cursor == NULL ?
-								   fsstate->limit_hint : -1);
 
 	switch (object->paging)
 	{
 		case CLOSE_PAGING_SKIP:
 			return psprintf("/%s/?_skip=%d&_limit=%d%s%s%s", object->name,
-							fsstate->skip, limit, fsstate->fields_query,
+							skip, limit, fsstate->fields_query,
 							fsstate->order_query, fsstate->filter_query);
 		case CLOSE_PAGING_CURSOR:
 			return psprintf("/%s/?_limit=%d%s%s%s%s", object->name, limit,
@@ -530,38 +529,43 @@ malformed_list(CloseRequest *req, const char *what)
 			 errhint("Check that base_url points at the Close API.")));
 }
 
+/* Pages of a _skip listing fetched at once after the first one. */
+#define CLOSE_READAHEAD_PAGES 8
+
 /*
- * fetch_page
- *		Fetch the next page of a listing into the batch context.  A page that
- *		fails (after the engine's retries) fails the query: no partial
- *		result is ever returned as if complete.
+ * list_error
+ *		ERROR for a listing page Close did not answer with 200.
  */
 static void
-fetch_page(CloseScanState *fsstate)
+list_error(CloseScanState *fsstate, CloseRequest *req, int skip)
 {
 	const CloseObjectDef *object = fsstate->table->object;
-	CloseRequest *req;
+
+	if (req->status == 400 && strstr(req->response.data, "max_skip") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Close will not page deeper than %d rows into \"%s\"",
+						skip, object->name),
+				 errdetail("GET %s: %s", req->path,
+						   close_error_text(req->response.data, req->response.len)),
+				 errhint("Narrow the listing with conditions Close can filter on (see EXPLAIN VERBOSE), e.g. a date_created range, and query the ranges separately.")));
+	close_report_http_error(fsstate->conn, req, psprintf("list %s", object->name));
+}
+
+/*
+ * take_page
+ *		Append the objects of one page's answer to the batch and advance the
+ *		paging state.  Returns the number of objects on the page.
+ */
+static int
+take_page(CloseScanState *fsstate, CloseRequest *req)
+{
+	const CloseObjectDef *object = fsstate->table->object;
 	cJSON	   *root;
 	cJSON	   *data;
 	cJSON	   *more;
 	cJSON	   *item;
 	int			n;
-
-	req = close_request_make("GET", list_page_path(fsstate), NULL);
-	close_http_perform(fsstate->conn, &req, 1);
-	account_request(fsstate, req);
-	fsstate->pages++;
-	if (req->status == 400 && strstr(req->response.data, "max_skip") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("Close will not page deeper than %d rows into \"%s\"",
-						fsstate->skip, object->name),
-				 errdetail("GET %s: %s", req->path,
-						   close_error_text(req->response.data, req->response.len)),
-				 errhint("Narrow the listing with conditions Close can filter on (see EXPLAIN VERBOSE), e.g. a date_created range, and query the ranges separately.")));
-	if (req->status != 200)
-		close_report_http_error(fsstate->conn, req,
-								psprintf("list %s", object->name));
 
 	root = close_json_parse(req->response.data, req->response.len);
 	if (!cJSON_IsObject(root))
@@ -571,15 +575,18 @@ fetch_page(CloseScanState *fsstate)
 		malformed_list(req, "The key \"data\" is missing or not an array.");
 
 	n = cJSON_GetArraySize(data);
-	fsstate->objects = palloc(sizeof(cJSON *) * Max(n, 1));
-	fsstate->nobjects = 0;
+	fsstate->objects = repalloc(fsstate->objects,
+								sizeof(cJSON *) * (fsstate->nobjects + n + 1));
 	cJSON_ArrayForEach(item, data)
 	{
 		if (!cJSON_IsObject(item))
 			malformed_list(req, "An element of \"data\" is not a JSON object.");
 		fsstate->objects[fsstate->nobjects++] = item;
 	}
-	fsstate->next = 0;
+
+	more = cJSON_GetObjectItemCaseSensitive(root, "total_results");
+	if (cJSON_IsNumber(more) && more->valuedouble >= 0 && more->valuedouble < INT_MAX)
+		fsstate->total_results = (int) more->valuedouble;
 
 	switch (object->paging)
 	{
@@ -610,6 +617,73 @@ fetch_page(CloseScanState *fsstate)
 			fsstate->has_more = false;
 			break;
 	}
+	return n;
+}
+
+/*
+ * fetch_pages
+ *		Fetch the next page(s) of a listing into the batch context.  The
+ *		first page comes alone (a small collection or a LIMIT needs no
+ *		more); after it, a _skip listing reads ahead: up to
+ *		CLOSE_READAHEAD_PAGES pages (at most max_concurrency) are requested
+ *		at once and kept in Close's order.  Pages past the end, or past a
+ *		page shorter than asked for, are dropped, whatever Close answered
+ *		for them.  A page that is needed and fails (after the engine's
+ *		retries) fails the query: no partial result is ever returned as if
+ *		complete.
+ */
+static void
+fetch_pages(CloseScanState *fsstate)
+{
+	const CloseObjectDef *object = fsstate->table->object;
+	int			npages = 1;
+	int			limit;
+	CloseRequest **reqs;
+	int		   *skips;
+	int			i;
+
+	limit = page_limit(object, fsstate->conn->opts.page_size,
+					   fsstate->skip == 0 && fsstate->cursor == NULL ?
+					   fsstate->limit_hint : -1);
+	if (object->paging == CLOSE_PAGING_SKIP && fsstate->skip > 0)
+	{
+		/* ramp up 2, 4, 8...: a small collection costs no extra requests */
+		fsstate->readahead = Min(Max(fsstate->readahead * 2, 2),
+								 Min(fsstate->conn->opts.max_concurrency,
+									 CLOSE_READAHEAD_PAGES));
+		npages = fsstate->readahead;
+		/* no further than the query's LIMIT or Close's total_results reach */
+		if (fsstate->limit_hint > 0)
+			npages = Min(npages, Max(1, (fsstate->limit_hint - fsstate->skip + limit - 1) / limit));
+		if (fsstate->total_results >= 0)
+			npages = Min(npages, Max(1, (fsstate->total_results - fsstate->skip + limit - 1) / limit));
+	}
+	reqs = palloc(sizeof(CloseRequest *) * npages);
+	skips = palloc(sizeof(int) * npages);
+	for (i = 0; i < npages; i++)
+	{
+		skips[i] = fsstate->skip + i * limit;
+		reqs[i] = close_request_make("GET", list_page_path(fsstate, skips[i], limit),
+									 NULL);
+	}
+	close_http_perform(fsstate->conn, reqs, npages);
+
+	fsstate->objects = palloc(sizeof(cJSON *));
+	fsstate->nobjects = 0;
+	fsstate->next = 0;
+	for (i = 0; i < npages; i++)
+	{
+		account_request(fsstate, reqs[i]);
+		fsstate->pages++;
+	}
+	for (i = 0; i < npages; i++)
+	{
+		if (reqs[i]->status != 200)
+			list_error(fsstate, reqs[i], skips[i]);
+		/* a short page moves every later page's _skip: refetch those */
+		if (take_page(fsstate, reqs[i]) != limit || !fsstate->has_more)
+			break;
+	}
 }
 
 /*
@@ -630,6 +704,8 @@ start_scan(ForeignScanState *node)
 	fsstate->has_more = false;
 	fsstate->skip = 0;
 	fsstate->cursor = NULL;
+	fsstate->readahead = 1;
+	fsstate->total_results = -1;
 	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
 		fetch_lookups(node);
 	else if (build_filter_query(node))
@@ -637,7 +713,7 @@ start_scan(ForeignScanState *node)
 		/* the filter query outlives the pages: keep it in the row context's parent */
 		fsstate->filter_query = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 													fsstate->filter_query);
-		fetch_page(fsstate);
+		fetch_pages(fsstate);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -663,7 +739,7 @@ closeIterateForeignScan(ForeignScanState *node)
 			return ExecClearTuple(slot);
 		MemoryContextReset(fsstate->batch_cxt);
 		old = MemoryContextSwitchTo(fsstate->batch_cxt);
-		fetch_page(fsstate);
+		fetch_pages(fsstate);
 		MemoryContextSwitchTo(old);
 	}
 

@@ -1,7 +1,7 @@
 # Shell helpers shared by test/run_all.sh and test/demo.sh.
 
 # Debian packages needed to build, test and demo closecrm_fdw.
-CLOSECRM_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-common libcurl4-openssl-dev libcjson-dev python3 make gcc ca-certificates"
+CLOSECRM_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-common libcurl4-openssl-dev libcjson-dev python3 make gcc ca-certificates openssl"
 
 # ensure_packages: install what is missing (as root, or through sudo).
 ensure_packages() {
@@ -54,8 +54,35 @@ start_emulator() {
 	fi
 }
 
+# start_tls_emulator DIR: a second emulator serving HTTPS with a throwaway
+# self-signed certificate for localhost; sets TLS_EMULATOR_PORT,
+# TLS_EMULATOR_PID and TLS_EMULATOR_CA (the certificate, readable by the
+# postgres server process).
+start_tls_emulator() {
+	local dir=$1 i
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$dir/tls-key.pem" -out "$dir/tls-cert.pem" >/dev/null 2>&1 || return 1
+	chmod 644 "$dir/tls-cert.pem" "$dir/tls-key.pem"
+	rm -f "$dir/emulator-tls.port"
+	python3 test/close_emulator.py --port 0 --port-file "$dir/emulator-tls.port" \
+		--tls-cert "$dir/tls-cert.pem" --tls-key "$dir/tls-key.pem" \
+		> "$dir/emulator-tls.log" 2>&1 &
+	TLS_EMULATOR_PID=$!
+	for i in $(seq 1 100); do
+		[ -s "$dir/emulator-tls.port" ] && break
+		sleep 0.1
+	done
+	TLS_EMULATOR_PORT=$(cat "$dir/emulator-tls.port" 2>/dev/null)
+	TLS_EMULATOR_CA="$dir/tls-cert.pem"
+	[ -n "$TLS_EMULATOR_PORT" ] || { echo "TLS emulator did not start:"; cat "$dir/emulator-tls.log"; return 1; }
+}
+
 stop_emulator() {
 	[ -n "${EMULATOR_PID:-}" ] && kill "$EMULATOR_PID" 2>/dev/null
 	wait "${EMULATOR_PID:-}" 2>/dev/null
 	EMULATOR_PID=""
+	[ -n "${TLS_EMULATOR_PID:-}" ] && kill "$TLS_EMULATOR_PID" 2>/dev/null
+	wait "${TLS_EMULATOR_PID:-}" 2>/dev/null
+	TLS_EMULATOR_PID=""
 }
