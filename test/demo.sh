@@ -26,4 +26,4 @@ else
 	export CLOSE_API_KEY=test_key_alpha
 	echo "Using the Close emulator at $DEMO_BASE_URL (set CLOSE_API_KEY to use your Close account)"
 fi
-pg_virtualenv -v 15 psql -X -v ON_ERROR_STOP=1 -f test/demo.sql
+pg_virtualenv -t -v 15 psql -X -v ON_ERROR_STOP=1 -f test/demo.sql

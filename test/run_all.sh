@@ -41,7 +41,7 @@ start_tls_emulator "$workdir"
 export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
 export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
 export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
-pg_virtualenv -v 15 make installcheck > "$workdir/regress.log" 2>&1
+pg_virtualenv -t -v 15 make installcheck > "$workdir/regress.log" 2>&1
 rc=$?
 cat "$workdir/regress.log" | grep -E '\.\.\. |tests (passed|failed)|failed' || true
 count "$workdir/regress.log"
