@@ -30,6 +30,7 @@ void
 _PG_init(void)
 {
 	close_connection_init();
+	close_scan_init();
 	MarkGUCPrefixReserved("closecrm_fdw");
 }
 

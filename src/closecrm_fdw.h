@@ -269,6 +269,9 @@ extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
 
 /* ---------- in scan.c ---------- */
 
+extern int	close_readahead_pages;
+extern void close_scan_init(void);
+
 extern void closeBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *closeIterateForeignScan(ForeignScanState *node);
 extern void closeReScanForeignScan(ForeignScanState *node);

@@ -25,6 +25,7 @@
 #include "utils/datetime.h"
 #include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -529,8 +530,26 @@ malformed_list(CloseRequest *req, const char *what)
 			 errhint("Check that base_url points at the Close API.")));
 }
 
-/* Pages of a _skip listing fetched at once after the first one. */
-#define CLOSE_READAHEAD_PAGES 8
+/* Bytes of pages a listing may hold in memory at once when reading ahead. */
+#define CLOSE_READAHEAD_BYTES (8 * 1024 * 1024)
+
+/* GUC: pages of a _skip listing fetched at once after the first one */
+int			close_readahead_pages = 8;
+
+/*
+ * close_scan_init
+ *		Register the GUC of this file; called from _PG_init.
+ */
+void
+close_scan_init(void)
+{
+	DefineCustomIntVariable("closecrm_fdw.readahead_pages",
+							"Pages of a listing requested at once after the first page.",
+							"1 fetches one page at a time; more saves round trips on long listings.",
+							&close_readahead_pages,
+							8, 1, 64,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
 
 /*
  * list_error
@@ -625,7 +644,7 @@ take_page(CloseScanState *fsstate, CloseRequest *req)
  *		Fetch the next page(s) of a listing into the batch context.  The
  *		first page comes alone (a small collection or a LIMIT needs no
  *		more); after it, a _skip listing reads ahead: up to
- *		CLOSE_READAHEAD_PAGES pages (at most max_concurrency) are requested
+ *		closecrm_fdw.readahead_pages pages (at most max_concurrency) are requested
  *		at once and kept in Close's order.  Pages past the end, or past a
  *		page shorter than asked for, are dropped, whatever Close answered
  *		for them.  A page that is needed and fails (after the engine's
@@ -648,15 +667,19 @@ fetch_pages(CloseScanState *fsstate)
 	if (object->paging == CLOSE_PAGING_SKIP && fsstate->skip > 0)
 	{
 		/* ramp up 2, 4, 8...: a small collection costs no extra requests */
-		fsstate->readahead = Min(Max(fsstate->readahead * 2, 2),
+		fsstate->readahead = Min(fsstate->readahead * 2,
 								 Min(fsstate->conn->opts.max_concurrency,
-									 CLOSE_READAHEAD_PAGES));
+									 close_readahead_pages));
 		npages = fsstate->readahead;
 		/* no further than the query's LIMIT or Close's total_results reach */
 		if (fsstate->limit_hint > 0)
 			npages = Min(npages, Max(1, (fsstate->limit_hint - fsstate->skip + limit - 1) / limit));
 		if (fsstate->total_results >= 0)
 			npages = Min(npages, Max(1, (fsstate->total_results - fsstate->skip + limit - 1) / limit));
+		/* and no more pages at once than CLOSE_READAHEAD_BYTES hold */
+		if (fsstate->pages > 0 && fsstate->bytes > 0)
+			npages = Min(npages, Max(1, (int) (CLOSE_READAHEAD_BYTES /
+											   (fsstate->bytes / fsstate->pages))));
 	}
 	reqs = palloc(sizeof(CloseRequest *) * npages);
 	skips = palloc(sizeof(int) * npages);

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""closecrm_fdw benchmarks, run by bench/run.sh inside a throwaway cluster.
+
+Each benchmark measures the compared variants in the same run, against the
+Close emulator with injected latency, and prints its figures; all of them
+are written to bench/RESULTS.md with the machine and the date.  Times are
+taken inside PostgreSQL (clock_timestamp around the statement), so psql's
+start-up is not counted.
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+EMU = os.environ["CLOSE_EMULATOR_URL"]
+API = EMU + "/api/v1"
+OUT = sys.argv[1] if len(sys.argv) > 1 else "bench/RESULTS.md"
+
+
+def control(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(EMU + "/_emulator" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def psql(sql):
+    """Run SQL in a new session; return the output rows as lists."""
+    out = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-F", "\t", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line != ""]
+
+
+def timed(sql, setup=""):
+    """Seconds the statement takes, measured inside PostgreSQL."""
+    rows = psql(setup + """
+        DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$;
+        """ + sql + """;
+        SELECT extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz);""")
+    return float(rows[-1][0])
+
+
+def big_leads(n, description_bytes=0):
+    """Make the emulator hold exactly n leads (the seeded 250 included)."""
+    control("POST", "/reset")
+    extra = n - 250
+    text = "x" * description_bytes
+    batch = []
+    for i in range(extra):
+        batch.append({"id": "lead_bench_%06d" % i, "name": "Bench %d" % i,
+                      "display_name": "Bench %d" % i, "description": text or None,
+                      "status_label": "Potential",
+                      "date_created": "2024-01-01T00:00:00.000000+00:00",
+                      "date_updated": "2024-01-01T00:00:00.000000+00:00"})
+        if len(batch) == 1000:
+            control("POST", "/objects/lead", batch)
+            batch = []
+    if batch:
+        control("POST", "/objects/lead", batch)
+
+
+SETUP = """
+CREATE EXTENSION IF NOT EXISTS closecrm_fdw;
+DROP SERVER IF EXISTS bench CASCADE;
+DROP SERVER IF EXISTS bench_serial CASCADE;
+CREATE SERVER bench FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url '%(api)s', max_concurrency '8', max_retries '10');
+CREATE SERVER bench_serial FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url '%(api)s', max_concurrency '1', max_retries '10');
+CREATE USER MAPPING FOR CURRENT_USER SERVER bench OPTIONS (api_key 'test_key_alpha');
+CREATE USER MAPPING FOR CURRENT_USER SERVER bench_serial OPTIONS (api_key 'test_key_alpha');
+CREATE FOREIGN TABLE lead (id text, display_name text, description text) SERVER bench OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_serial (id text, display_name text) SERVER bench_serial OPTIONS (object 'lead');
+""" % {"api": API}
+
+
+def bench_join(results):
+    control("POST", "/reset")
+    psql("DROP TABLE IF EXISTS ids; CREATE TABLE ids AS "
+         "SELECT o->>'id' AS id FROM jsonb_array_elements("
+         "(close_raw('GET', '/lead/?_limit=200&_fields=id', NULL, 'bench')).body->'data') o; ANALYZE ids;")
+    control("POST", "/config", {"latency_ms": 20})
+    query = ("SELECT count(*) FROM ids i JOIN %s l ON l.id = i.id "
+             "WHERE l.id = ANY (ARRAY(SELECT id FROM ids))")
+    t8 = timed(query % "lead")
+    t1 = timed(query % "lead_serial")
+    tnl = timed("SELECT count(*) FROM ids i JOIN lead l ON l.id = i.id")
+    floor = 200 * 0.020 / 8
+    results.append(("200-id join at 20 ms latency", [
+        ("max_concurrency 8", "%.2f s" % t8),
+        ("max_concurrency 1", "%.2f s" % t1),
+        ("speed-up (target >= 6x)", "%.1fx" % (t1 / t8)),
+        ("theoretical floor 200 x 20 ms / 8", "%.2f s (%.0f%% of it achieved)" % (floor, 100 * floor / t8)),
+        ("plain nested-loop join (one lookup per outer row)", "%.2f s" % tnl),
+    ]))
+
+
+def bench_listing(results):
+    big_leads(10000)
+    control("POST", "/config", {"latency_ms": 20})
+    q = "SELECT count(*) FROM (SELECT id, display_name FROM lead) s"
+    t_ra = timed(q, "SET closecrm_fdw.readahead_pages = 8;")
+    t_no = timed(q, "SET closecrm_fdw.readahead_pages = 1;")
+    control("POST", "/config", {"latency_ms": 0})
+    t0 = timed(q)
+    results.append(("listing 10,000 leads (100 pages) at 20 ms latency", [
+        ("with read-ahead (readahead_pages 8)", "%.2f s" % t_ra),
+        ("without (readahead_pages 1)", "%.2f s" % t_no),
+        ("speed-up (target >= 4x)", "%.1fx" % (t_no / t_ra)),
+        ("rows/s at 0 ms latency", "%.0f" % (10000 / t0)),
+    ]))
+
+
+def bench_rate_limit(results):
+    big_leads(1000)
+    ids = [o["id"] for o in control("GET", "/objects/lead")][:500]
+    control("POST", "/config", {"rate_limit": {"limit": 50, "window": 1}})
+    array = "ARRAY[%s]" % ",".join("'%s'" % i.replace("'", "''") for i in ids)
+    rows = psql("SELECT closecrm_fdw_stats_reset();"
+                "DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$;"
+                "SELECT count(*) FROM lead WHERE id = ANY(%s);"
+                "SELECT extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz);"
+                "SELECT rate_limited, retries, transport_errors FROM closecrm_fdw_stats() "
+                "WHERE server_name = 'bench';" % array)
+    found = int(rows[0][0])
+    secs = float(rows[1][0])
+    rate_limited, retries, errors = rows[2]
+    rate = 500 / secs
+    results.append(("500 lookups under an emulated limit of 50 requests/s", [
+        ("rows returned", "%d of 500 (errors: %s)" % (found, errors)),
+        ("elapsed", "%.2f s" % secs),
+        ("effective rate (target >= 90% of 50/s)", "%.1f/s (%.0f%%)" % (rate, 100 * rate / 50)),
+        ("429 answers received", rate_limited),
+        ("retries", retries),
+    ]))
+    control("POST", "/config", {"rate_limit": {"limit": 100000, "window": 1}})
+
+
+def bench_statements(results):
+    control("POST", "/reset")
+    rows = psql("""
+        SELECT closecrm_fdw_stats_reset();
+        CREATE TEMP TABLE t (ms float8);
+        DO $$
+        DECLARE t0 timestamptz; n int;
+        BEGIN
+          FOR i IN 1..1000 LOOP
+            t0 := clock_timestamp();
+            EXECUTE 'SELECT count(*) FROM lead WHERE id = $1' INTO n USING 'lead_0000000000000000000001';
+            INSERT INTO t VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
+          END LOOP;
+        END $$;
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) FROM t;
+        SELECT connections_opened, requests FROM closecrm_fdw_stats() WHERE server_name = 'bench';""")
+    median, p95 = float(rows[0][0]), float(rows[0][1])
+    connections, requests = rows[1]
+    results.append(("1,000 single-id statements in one session", [
+        ("connections opened (target 1)", connections),
+        ("requests", requests),
+        ("median per statement", "%.2f ms" % median),
+        ("95th percentile", "%.2f ms" % p95),
+    ]))
+
+
+def peak_memory(n):
+    big_leads(n, 100 * 1024)
+    rows = psql("""
+        SELECT sum(length(description)) FROM lead;
+        SELECT substring(pg_read_file('/proc/' || pg_backend_pid() || '/status') from 'VmHWM:\\s+(\\d+) kB');""")
+    return int(rows[1][0]) / 1024.0
+
+
+def bench_memory(results):
+    small = peak_memory(1000)
+    large = peak_memory(10000)
+    results.append(("peak backend memory (VmHWM) listing leads with 100 KB descriptions", [
+        ("1,000 leads", "%.1f MB" % small),
+        ("10,000 leads", "%.1f MB" % large),
+        ("growth (target < 20 MB)", "%.1f MB" % (large - small)),
+    ]))
+    control("POST", "/reset")
+
+
+def main():
+    psql(SETUP)
+    results = []
+    for bench in (bench_join, bench_listing, bench_rate_limit, bench_statements, bench_memory):
+        started = time.monotonic()
+        bench(results)
+        title, figures = results[-1]
+        print("== %s (%.0f s)" % (title, time.monotonic() - started))
+        for name, value in figures:
+            print("   %-55s %s" % (name, value))
+        sys.stdout.flush()
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = ["# closecrm_fdw benchmark results", "",
+             "Measured by `bash bench/run.sh` on %s UTC." % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+             "Machine: %s, %d cores, %s; PostgreSQL 15; emulator on loopback (test/close_emulator.py)." % (
+                 cpu, os.cpu_count(), platform.platform()),
+             "All ratios compare variants measured in the same run.", ""]
+    for title, figures in results:
+        lines.append("## " + title)
+        lines.append("")
+        lines.append("| measure | value |")
+        lines.append("|---|---|")
+        for name, value in figures:
+            lines.append("| %s | %s |" % (name, value))
+        lines.append("")
+    lines += [
+        "## Notes", "",
+        "- The join benchmark fetches the 200 ids with `l.id = ANY (ARRAY(SELECT id FROM ids))` next to",
+        "  the join condition, which makes one scan look all of them up concurrently. A plain",
+        "  nested-loop join looks ids up one outer row at a time (its line above), because PostgreSQL",
+        "  hands a parameterized scan one outer value at a time.",
+        "- The emulator's rate limit is a fixed one-second window; an effective rate slightly above",
+        "  the limit comes from the run starting and ending inside partial windows. 429s still",
+        "  received are retried after Close's reset; none became an error.",
+        "- Peak memory is dominated by one 10 MB page (100 leads x 100 KB) as response text plus its",
+        "  parsed tree; read-ahead holds at most 8 MB of pages at once, so the peak does not grow with",
+        "  the number of rows.", ""]
+    with open(OUT, "w") as f:
+        f.write("\n".join(lines))
+    print("written to %s" % OUT)
+
+
+if __name__ == "__main__":
+    main()
