@@ -261,6 +261,8 @@ start_request(CloseConnection *conn, CloseRequest *req)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	if (conn->opts.ca_file != NULL)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, conn->opts.ca_file);
+	/* over HTTP/2, wait to share a connection rather than open another */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	/* libcurl reads a cache size of 0 as its default: close explicitly */
 	if (close_max_idle_connections == 0)
 		curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);

@@ -65,6 +65,7 @@ typedef struct CloseScanState
 	int			pages;
 	int			retries;
 	int64		bytes;
+	int64		rate_wait_ms;
 } CloseScanState;
 
 static char *build_fields_query(CloseTableInfo *table, const bool *wanted);
@@ -235,6 +236,7 @@ account_request(CloseScanState *fsstate, CloseRequest *req)
 	fsstate->requests += req->attempts;
 	fsstate->retries += Max(0, req->attempts - 1);
 	fsstate->bytes += req->response.len;
+	fsstate->rate_wait_ms += req->rate_wait_ms;
 }
 
 /* Ids sent in one id__in list request. */
@@ -894,5 +896,7 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyInteger("Close Pages", NULL, fsstate->pages, es);
 		ExplainPropertyInteger("Close Retries", NULL, fsstate->retries, es);
 		ExplainPropertyInteger("Close Bytes Received", "bytes", fsstate->bytes, es);
+		if (fsstate->rate_wait_ms > 0)
+			ExplainPropertyInteger("Close Rate-Limit Wait", "ms", fsstate->rate_wait_ms, es);
 	}
 }
