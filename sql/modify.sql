@@ -52,6 +52,16 @@ VALUES ('lead_0000000000000000000001', 500000, 'EUR', 40) RETURNING value, value
 SELECT method, path, body FROM emu_requests();
 SELECT emu_clear();
 
+-- without RETURNING, rows go in batches of max_concurrency concurrent POSTs
+EXPLAIN (VERBOSE, COSTS OFF)
+INSERT INTO contact (lead_id, name) SELECT 'lead_0000000000000000000001', 'Batch ' || n FROM generate_series(1, 16) n;
+SELECT close_raw('POST', '/config', '{"latency_ms": 50}', 'emu_control') IS NOT NULL AS slow;
+INSERT INTO contact (lead_id, name) SELECT 'lead_0000000000000000000001', 'Batch ' || n FROM generate_series(1, 16) n;
+SELECT count(*) AS posts, emu_max_overlap() > 1 AS concurrent, emu_max_overlap() <= 8 AS bounded FROM emu_requests();
+SELECT count(*) AS stored FROM emu_objects('contact') c WHERE c->>'name' LIKE 'Batch %';
+SELECT close_raw('POST', '/config', '{"latency_ms": 0}', 'emu_control') IS NOT NULL AS fast;
+SELECT emu_clear();
+
 -- UPDATE by id: one PUT with only the assigned fields, no GET; NULL unsets
 EXPLAIN (VERBOSE, COSTS OFF)
 UPDATE lead SET description = 'x', budget = NULL WHERE id = 'lead_0000000000000000000001';

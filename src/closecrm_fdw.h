@@ -296,6 +296,12 @@ extern TupleTableSlot *closeExecForeignInsert(EState *estate,
 											  ResultRelInfo *rinfo,
 											  TupleTableSlot *slot,
 											  TupleTableSlot *planSlot);
+extern int	closeGetForeignModifyBatchSize(ResultRelInfo *rinfo);
+extern TupleTableSlot **closeExecForeignBatchInsert(EState *estate,
+													ResultRelInfo *rinfo,
+													TupleTableSlot **slots,
+													TupleTableSlot **planSlots,
+													int *numSlots);
 extern TupleTableSlot *closeExecForeignUpdate(EState *estate,
 											  ResultRelInfo *rinfo,
 											  TupleTableSlot *slot,

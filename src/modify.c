@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "commands/trigger.h"
 #include "utils/ruleutils.h"
 
 #define ROW_ID_NAME		"close_id"
@@ -397,7 +398,7 @@ rows_done_callback(void *arg)
 {
 	RowsDone   *rd = (RowsDone *) arg;
 
-	errcontext("%d earlier row%s of this statement %s already %s in Close, which has no transactions to undo %s",
+	errcontext("%d row%s of this statement %s already %s in Close, which has no transactions to undo %s",
 			   rd->done, rd->done == 1 ? "" : "s", rd->done == 1 ? "was" : "were",
 			   rd->participle, rd->done == 1 ? "it" : "them");
 }
@@ -506,6 +507,90 @@ closeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	store_answer(req, fmstate->table, fmstate->relname, slot);
 	MemoryContextSwitchTo(old);
 	return slot;
+}
+
+/*
+ * closeGetForeignModifyBatchSize
+ *		Rows an INSERT hands over at once: max_concurrency, so that their
+ *		POSTs go out together; 1 when RETURNING or row triggers need each
+ *		row back before the next is sent.
+ */
+int
+closeGetForeignModifyBatchSize(ResultRelInfo *rinfo)
+{
+	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
+	TriggerDesc *trigdesc = rinfo->ri_TrigDesc;
+	CloseServerOptions opts;
+
+	if (rinfo->ri_projectReturning != NULL ||
+		(trigdesc && (trigdesc->trig_insert_after_row ||
+					  trigdesc->trig_insert_before_row)))
+		return 1;
+	if (fmstate != NULL && fmstate->conn != NULL)
+		return fmstate->conn->opts.max_concurrency;
+	close_get_server_options(GetForeignServer(GetForeignTable(
+															  RelationGetRelid(rinfo->ri_RelationDesc))->serverid),
+							 &opts);
+	return opts.max_concurrency;
+}
+
+/*
+ * closeExecForeignBatchInsert
+ *		POST a batch of rows concurrently.  If Close refuses any, the ERROR
+ *		says how many rows of the statement (this batch included) it did
+ *		create, as those stay created.
+ */
+TupleTableSlot **
+closeExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
+							TupleTableSlot **slots, TupleTableSlot **planSlots,
+							int *numSlots)
+{
+	CloseModifyState *fmstate = (CloseModifyState *) rinfo->ri_FdwState;
+	const CloseObjectDef *object = fmstate->table->object;
+	MemoryContext old;
+	CloseRequest **reqs;
+	CloseRequest *failed = NULL;
+	int			i;
+
+	MemoryContextReset(fmstate->temp_cxt);
+	old = MemoryContextSwitchTo(fmstate->temp_cxt);
+	reqs = palloc(sizeof(CloseRequest *) * *numSlots);
+	for (i = 0; i < *numSlots; i++)
+	{
+		slot_getallattrs(slots[i]);
+		reqs[i] = close_request_make("POST", psprintf("/%s/", object->name),
+									 close_values_to_json(fmstate->table,
+														  slots[i]->tts_tupleDescriptor,
+														  slots[i]->tts_values,
+														  slots[i]->tts_isnull,
+														  fmstate->target_attrs, false,
+														  NULL));
+	}
+	close_http_perform(fmstate->conn, reqs, *numSlots);
+	for (i = 0; i < *numSlots; i++)
+	{
+		if (reqs[i]->status >= 200 && reqs[i]->status < 300)
+			fmstate->done++;
+		else if (failed == NULL)
+			failed = reqs[i];
+	}
+	if (failed != NULL)
+	{
+		ErrorContextCallback errcallback;
+		RowsDone	rd;
+
+		rd.done = fmstate->done;
+		rd.participle = "created";
+		errcallback.callback = rows_done_callback;
+		errcallback.arg = &rd;
+		errcallback.previous = error_context_stack;
+		if (rd.done > 0)
+			error_context_stack = &errcallback;
+		close_report_http_error(fmstate->conn, failed,
+								psprintf("create %s", object->name));
+	}
+	MemoryContextSwitchTo(old);
+	return slots;
 }
 
 /*
@@ -925,4 +1010,6 @@ closeExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 										mtstate->operation == CMD_INSERT ?
 										" for each row" : " for each row found"),
 						es);
+	if (es->verbose && mtstate->operation == CMD_INSERT && rinfo->ri_BatchSize > 1)
+		ExplainPropertyInteger("Batch Size", NULL, rinfo->ri_BatchSize, es);
 }
