@@ -61,6 +61,26 @@ SELECT count(*) AS requests, count(DISTINCT connection) > 1 AS connections,
   FROM emu_requests();
 SELECT emu_reset();
 
+-- a join on a local table's column: the ids it will ask for are listed
+-- once from the local table and looked up concurrently
+CREATE TABLE many_accounts AS
+SELECT 'acct-' || row_number() OVER () AS account, o->>'id' AS close_lead
+  FROM (SELECT o FROM emu_objects('lead') o LIMIT 12) s;
+INSERT INTO many_accounts VALUES ('acct-none', 'lead_missing'), ('acct-null', NULL);
+ANALYZE many_accounts;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT a.account, l.display_name FROM many_accounts a JOIN lead l ON l.id = a.close_lead
+ WHERE a.account <> 'acct-3';
+SELECT close_raw('POST', '/config', '{"latency_ms": 100}', 'emu_control') IS NOT NULL AS slow;
+SELECT count(*) FROM many_accounts a JOIN lead l ON l.id = a.close_lead WHERE a.account <> 'acct-3';
+SELECT count(*) AS requests, count(*) FILTER (WHERE status = 404) AS missing,
+       emu_max_overlap() > 1 AS overlapped FROM emu_requests();
+SELECT emu_reset();
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FROM many_accounts a LEFT JOIN lead l ON l.id = a.close_lead;
+DROP TABLE many_accounts;
+SELECT emu_reset();
+
 -- max_concurrency 1: one at a time
 \getenv emulator_root CLOSE_EMULATOR_URL
 \set api_url :emulator_root '/api/v1'

@@ -218,6 +218,10 @@ extern char *close_error_text(const char *body, size_t len);
 
 /* ---------- in planner.c ---------- */
 
+/* Most ids a join prefetches for a lookup scan, and their longest length. */
+#define CLOSE_PREFETCH_MAX_IDS 5000
+#define CLOSE_PREFETCH_KEYLEN 256
+
 /* What a scan sends to Close. */
 typedef enum CloseScanKind
 {
@@ -248,7 +252,8 @@ enum CloseScanPrivateIndex
 	CloseScanPrivateFilters,	/* List of String: list query parameters */
 	CloseScanPrivateRetrieved,	/* List of Integer: columns used; NIL all */
 	CloseScanPrivateLimitHint,	/* Integer: rows the query takes; -1 all */
-	CloseScanPrivateOrderBy		/* String: _order_by value, "" for none */
+	CloseScanPrivateOrderBy,	/* String: _order_by value, "" for none */
+	CloseScanPrivatePrefetch	/* String: SQL listing a join's ids, or "" */
 };
 
 extern void closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,

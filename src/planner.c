@@ -33,6 +33,12 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "optimizer/clauses.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/ruleutils.h"
+#include "catalog/pg_class.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -46,6 +52,8 @@
 #define CLOSE_DEFAULT_ANY_IDS	10.0
 /* Objects we assume one value of a filter such as lead_id selects. */
 #define CLOSE_DEFAULT_CHILD_ROWS 10.0
+
+static bool contain_param_walker(Node *node, void *context);
 
 /*
  * strip_relabel
@@ -671,6 +679,78 @@ limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
 }
 
 /*
+ * prefetch_query
+ *		For a lookup scan parameterized by a column of a local table ("ON
+ *		t.id = s.col"), the SQL that lists the ids the join will ask for:
+ *		"SELECT DISTINCT col::text FROM s WHERE <s's own conditions>".  The
+ *		scan runs it once and looks all those ids up concurrently, instead of
+ *		one GET per outer row in turn.  Conditions that cannot be written as
+ *		standalone SQL (parameters, sub-plans, volatile functions) are left
+ *		out: the query may then name more ids than needed, never fewer than
+ *		matter, and any id it misses is still looked up when asked for.
+ *		Returns "" when the id does not come straight from a local table.
+ */
+static char *
+prefetch_query(PlannerInfo *root, Expr *id_expr)
+{
+	Var		   *var = (Var *) strip_relabel((Node *) id_expr);
+	RangeTblEntry *rte;
+	RelOptInfo *outer;
+	List	   *context;
+	StringInfoData buf;
+	ListCell   *lc;
+	char		relkind;
+	bool		first = true;
+
+	if (!IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0 ||
+		var->varno >= root->simple_rel_array_size)
+		return "";
+	rte = planner_rt_fetch(var->varno, root);
+	if (rte->rtekind != RTE_RELATION || rte->inh)
+		return "";
+	relkind = get_rel_relkind(rte->relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
+		return "";
+	outer = find_base_rel(root, var->varno);
+
+	context = deparse_context_for("s", rte->relid);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT DISTINCT (s.%s)::text FROM ONLY %s.%s s",
+					 quote_identifier(get_attname(rte->relid, var->varattno, false)),
+					 quote_identifier(get_namespace_name(get_rel_namespace(rte->relid))),
+					 quote_identifier(get_rel_name(rte->relid)));
+	foreach(lc, outer->baserestrictinfo)
+	{
+		Node	   *clause = (Node *) lfirst_node(RestrictInfo, lc)->clause;
+
+		if (contain_volatile_functions(clause) || contain_subplans(clause) ||
+			contain_param_walker(clause, NULL))
+			continue;
+		clause = copyObject(clause);
+		ChangeVarNodes(clause, var->varno, 1, 0);
+		appendStringInfo(&buf, " %s %s", first ? "WHERE" : "AND",
+						 deparse_expression(clause, context, true, false));
+		first = false;
+	}
+	appendStringInfo(&buf, " LIMIT %d", CLOSE_PREFETCH_MAX_IDS + 1);
+	return buf.data;
+}
+
+/*
+ * contain_param_walker
+ *		True if "node" contains a Param.
+ */
+static bool
+contain_param_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+		return true;
+	return expression_tree_walker(node, contain_param_walker, context);
+}
+
+/*
  * closeGetForeignPlan
  *		Build the ForeignScan: a lookup when the chosen path's clauses name
  *		ids (fdw_exprs holds the id expression), else a listing.  Every
@@ -755,6 +835,10 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  limit_hint(root, baserel, scan_clauses,
 												 filter_names, order_by) : -1));
 	fdw_private = lappend(fdw_private, makeString(order_by));
+	fdw_private = lappend(fdw_private,
+						  makeString(kind == CLOSE_SCAN_LOOKUP && !is_array &&
+									 best_path->path.param_info != NULL ?
+									 prefetch_query(root, id_expr) : ""));
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
 }

@@ -25,7 +25,9 @@
 #include "utils/datetime.h"
 #include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
+#include "executor/spi.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -66,6 +68,13 @@ typedef struct CloseScanState
 	int			retries;
 	int64		bytes;
 	int64		rate_wait_ms;
+
+	/* joins on a local table's column: all ids looked up at once */
+	char	   *prefetch_sql;	/* "" when not prefetching */
+	bool		prefetched;
+	HTAB	   *prefetch;		/* PrefetchEntry by id */
+	MemoryContext prefetch_cxt; /* lives as long as the scan */
+	int64		prefetch_hits;
 } CloseScanState;
 
 static char *build_fields_query(CloseTableInfo *table, const bool *wanted);
@@ -189,6 +198,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	fsstate->relname = RelationGetRelationName(node->ss.ss_currentRelation);
 	fsstate->limit_hint = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateLimitHint));
 	fsstate->order_query = strVal(list_nth(fsplan->fdw_private, CloseScanPrivateOrderBy));
+	fsstate->prefetch_sql = strVal(list_nth(fsplan->fdw_private, CloseScanPrivatePrefetch));
 	if (fsstate->order_query[0] != '\0')
 		fsstate->order_query = psprintf("&_order_by=%s", fsstate->order_query);
 	retrieved = (List *) list_nth(fsplan->fdw_private, CloseScanPrivateRetrieved);
@@ -224,6 +234,9 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	fsstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											  "closecrm_fdw row",
 											  ALLOCSET_SMALL_SIZES);
+	fsstate->prefetch_cxt = AllocSetContextCreate(estate->es_query_cxt,
+												  "closecrm_fdw prefetch",
+												  ALLOCSET_DEFAULT_SIZES);
 }
 
 /*
@@ -264,21 +277,19 @@ parse_object(CloseRequest *req)
 }
 
 /*
- * fetch_lookups
- *		Fetch the objects a lookup scan names, keeping those found: one GET
- *		/{object}/{id}/ per distinct id (a 404 means no such object: no
- *		row), or, for a list of ids on collections whose listing takes
- *		id__in (tasks, activities), one GET /{object}/?id__in=... per up to
- *		ID_IN_BATCH ids.  All requests go out concurrently.
+ * lookup_ids
+ *		Fetch the objects named by "ids" into the scan's current batch,
+ *		keeping those found: one GET /{object}/{id}/ per id (a 404 means no
+ *		such object: no row), or, when "allow_batch" and the collection's
+ *		listing takes id__in (tasks, activities), one GET
+ *		/{object}/?id__in=... per up to ID_IN_BATCH ids.  All requests go out
+ *		concurrently.
  */
 static void
-fetch_lookups(ForeignScanState *node)
+lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 {
-	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	const CloseObjectDef *object = fsstate->table->object;
 	bool		batch;
-	List	   *ids;
 	List	   *singles = NIL;
 	List	   *batched = NIL;
 	CloseRequest **reqs;
@@ -287,13 +298,12 @@ fetch_lookups(ForeignScanState *node)
 	int			i;
 	ListCell   *lc;
 
-	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
 	fsstate->nobjects = 0;
 	fsstate->objects = palloc0(sizeof(cJSON *) * Max(list_length(ids), 1));
 	if (ids == NIL)
 		return;
 
-	batch = fsstate->id_is_array && list_length(ids) > 1 &&
+	batch = allow_batch && list_length(ids) > 1 &&
 		(object->ops & CLOSE_OP_LIST) &&
 		close_catalog_has_filter(object, "id__in");
 	foreach(lc, ids)
@@ -374,6 +384,119 @@ fetch_lookups(ForeignScanState *node)
 											 strVal(list_nth(singles, i - nbatches))));
 		fsstate->objects[fsstate->nobjects++] = parse_object(req);
 	}
+}
+
+/* One prefetched id: its object, or NULL when Close has none. */
+typedef struct PrefetchEntry
+{
+	char		id[CLOSE_PREFETCH_KEYLEN];	/* hash key */
+	cJSON	   *object;
+} PrefetchEntry;
+
+/*
+ * prefetch_join_ids
+ *		Run the scan's prefetch query (the distinct ids a join on a local
+ *		table will ask for, see planner.c) and look them all up at once,
+ *		keeping the answers for the rescans to come.  Does nothing when the
+ *		query names more ids than the planner allowed for.
+ */
+static void
+prefetch_join_ids(CloseScanState *fsstate)
+{
+	MemoryContext old = MemoryContextSwitchTo(fsstate->prefetch_cxt);
+	List	   *ids = NIL;
+	HASHCTL		ctl;
+	uint64		i;
+	int			j;
+
+	fsstate->prefetched = true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(fsstate->prefetch_sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the ids of the join: %s", fsstate->prefetch_sql);
+	if (SPI_processed <= CLOSE_PREFETCH_MAX_IDS)
+	{
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			/* SPI switched contexts: keep the list where the scan lives */
+			if (id != NULL && id[0] != '\0' && strlen(id) < CLOSE_PREFETCH_KEYLEN)
+			{
+				MemoryContext spi_cxt = MemoryContextSwitchTo(fsstate->prefetch_cxt);
+
+				ids = lappend(ids, makeString(pstrdup(id)));
+				MemoryContextSwitchTo(spi_cxt);
+			}
+		}
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(fsstate->prefetch_cxt);
+
+	ctl.keysize = CLOSE_PREFETCH_KEYLEN;
+	ctl.entrysize = sizeof(PrefetchEntry);
+	ctl.hcxt = fsstate->prefetch_cxt;
+	fsstate->prefetch = hash_create("closecrm_fdw prefetch", Max(list_length(ids), 16),
+									&ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	if (ids != NIL)
+	{
+		ListCell   *lc;
+
+		lookup_ids(fsstate, ids, true);
+		/* every id asked for is known now: found, or missing */
+		foreach(lc, ids)
+			((PrefetchEntry *) hash_search(fsstate->prefetch, strVal(lfirst(lc)),
+										   HASH_ENTER, NULL))->object = NULL;
+		for (j = 0; j < fsstate->nobjects; j++)
+		{
+			cJSON	   *key = cJSON_GetObjectItemCaseSensitive(fsstate->objects[j],
+															   fsstate->table->object->key_field);
+			PrefetchEntry *entry;
+
+			if (!cJSON_IsString(key) || strlen(key->valuestring) >= CLOSE_PREFETCH_KEYLEN)
+				continue;
+			entry = hash_search(fsstate->prefetch, key->valuestring, HASH_FIND, NULL);
+			if (entry != NULL)
+				entry->object = fsstate->objects[j];
+		}
+	}
+	fsstate->nobjects = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * fetch_lookups
+ *		Fetch the objects a lookup scan names.  In a join that prefetched
+ *		its ids, the answer is usually known already.
+ */
+static void
+fetch_lookups(ForeignScanState *node)
+{
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	List	   *ids;
+
+	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
+	if (fsstate->prefetch_sql[0] != '\0' && ids != NIL)
+	{
+		const char *id = strVal(linitial(ids));
+		PrefetchEntry *entry = NULL;
+
+		if (!fsstate->prefetched)
+			prefetch_join_ids(fsstate);
+		if (strlen(id) < CLOSE_PREFETCH_KEYLEN)
+			entry = hash_search(fsstate->prefetch, id, HASH_FIND, NULL);
+		if (entry != NULL)
+		{
+			fsstate->objects = palloc(sizeof(cJSON *));
+			fsstate->nobjects = 0;
+			if (entry->object != NULL)
+				fsstate->objects[fsstate->nobjects++] = entry->object;
+			fsstate->prefetch_hits++;
+			return;
+		}
+	}
+	lookup_ids(fsstate, ids, fsstate->id_is_array);
 }
 
 /*
@@ -853,6 +976,8 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (es->verbose)
 			ExplainPropertyText("Close Ids",
 								explain_exprs(node, es, fsplan->fdw_exprs, false), es);
+		if (es->verbose && fsstate->prefetch_sql[0] != '\0')
+			ExplainPropertyText("Close Prefetch Ids From", fsstate->prefetch_sql, es);
 	}
 	else
 	{
@@ -894,6 +1019,8 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Close Requests Sent", NULL, fsstate->requests, es);
 		if (fsstate->kind == CLOSE_SCAN_LIST)
 			ExplainPropertyInteger("Close Pages", NULL, fsstate->pages, es);
+		if (fsstate->prefetch_sql[0] != '\0')
+			ExplainPropertyInteger("Close Prefetch Hits", NULL, fsstate->prefetch_hits, es);
 		ExplainPropertyInteger("Close Retries", NULL, fsstate->retries, es);
 		ExplainPropertyInteger("Close Bytes Received", "bytes", fsstate->bytes, es);
 		if (fsstate->rate_wait_ms > 0)
