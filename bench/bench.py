@@ -86,18 +86,17 @@ def bench_join(results):
          "SELECT o->>'id' AS id FROM jsonb_array_elements("
          "(close_raw('GET', '/lead/?_limit=200&_fields=id', NULL, 'bench')).body->'data') o; ANALYZE ids;")
     control("POST", "/config", {"latency_ms": 20})
-    query = ("SELECT count(*) FROM ids i JOIN %s l ON l.id = i.id "
-             "WHERE l.id = ANY (ARRAY(SELECT id FROM ids))")
+    query = "SELECT count(*) FROM ids i JOIN %s l ON l.id = i.id"
     t8 = timed(query % "lead")
     t1 = timed(query % "lead_serial")
-    tnl = timed("SELECT count(*) FROM ids i JOIN lead l ON l.id = i.id")
+    tany = timed("SELECT count(*) FROM lead WHERE id = ANY (ARRAY(SELECT id FROM ids))")
     floor = 200 * 0.020 / 8
     results.append(("200-id join at 20 ms latency", [
-        ("max_concurrency 8", "%.2f s" % t8),
-        ("max_concurrency 1", "%.2f s" % t1),
+        ("join, max_concurrency 8", "%.2f s" % t8),
+        ("join, max_concurrency 1", "%.2f s" % t1),
         ("speed-up (target >= 6x)", "%.1fx" % (t1 / t8)),
         ("theoretical floor 200 x 20 ms / 8", "%.2f s (%.0f%% of it achieved)" % (floor, 100 * floor / t8)),
-        ("plain nested-loop join (one lookup per outer row)", "%.2f s" % tnl),
+        ("the same ids as id = ANY(ARRAY(...)), max_concurrency 8", "%.2f s" % tany),
     ]))
 
 
@@ -220,10 +219,9 @@ def main():
         lines.append("")
     lines += [
         "## Notes", "",
-        "- The join benchmark fetches the 200 ids with `l.id = ANY (ARRAY(SELECT id FROM ids))` next to",
-        "  the join condition, which makes one scan look all of them up concurrently. A plain",
-        "  nested-loop join looks ids up one outer row at a time (its line above), because PostgreSQL",
-        "  hands a parameterized scan one outer value at a time.",
+        "- The join is a plain `JOIN lead l ON l.id = i.id`: the nested loop's lookup scan lists the",
+        "  distinct ids from the local table once and looks them up concurrently (EXPLAIN VERBOSE:",
+        "  \"Close Prefetch Ids From\"), then answers each outer row from what came back.",
         "- The emulator's rate limit is a fixed one-second window; an effective rate slightly above",
         "  the limit comes from the run starting and ending inside partial windows. 429s still",
         "  received are retried after Close's reset; none became an error.",
