@@ -55,72 +55,76 @@ close_catalog_has_filter(const CloseObjectDef *object, const char *name)
 }
 
 /*
- * same_words
- *		True if "a" and "b" consist of the same words separated by "/" or
- *		"_", in any order ("lead_status" and "status/lead").
+ * compare_words
+ *		list_sort comparator for Lists of C strings.
  */
-static bool
-same_words(const char *a, const char *b)
+static int
+compare_words(const ListCell *a, const ListCell *b)
 {
-	char	   *wa = pstrdup(a);
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/*
+ * sorted_words
+ *		The words of "name" (separated by "_" or "/"), lower-cased and
+ *		sorted, joined by "_": "Status/Lead" and "lead_status" both give
+ *		"lead_status".
+ */
+static char *
+sorted_words(const char *name)
+{
+	char	   *copy = pstrdup(name);
 	char	   *saveptr = NULL;
 	char	   *w;
-	int			na = 0;
-	int			nb = 0;
-	bool		result = true;
-	const char *p;
+	List	   *words = NIL;
+	StringInfoData buf;
+	ListCell   *lc;
 
-	for (w = strtok_r(wa, "/_", &saveptr); w != NULL; w = strtok_r(NULL, "/_", &saveptr))
-	{
-		size_t		len = strlen(w);
-		bool		found = false;
-
-		na++;
-		for (p = b; *p; p++)
-		{
-			if ((p == b || p[-1] == '/' || p[-1] == '_') &&
-				strncmp(p, w, len) == 0 && (p[len] == '\0' || p[len] == '/' || p[len] == '_'))
-				found = true;
-		}
-		result = result && found;
-	}
-	for (p = b; *p; p++)
-		if (*p == '/' || *p == '_')
-			nb++;
-	pfree(wa);
-	return result && na == nb + 1;
+	for (w = copy; *w; w++)
+		*w = pg_ascii_tolower((unsigned char) *w);
+	for (w = strtok_r(copy, "_/", &saveptr); w != NULL;
+		 w = strtok_r(NULL, "_/", &saveptr))
+		words = lappend(words, w);
+	list_sort(words, compare_words);
+	initStringInfo(&buf);
+	foreach(lc, words)
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? "_" : "",
+						 (char *) lfirst(lc));
+	return buf.data;
 }
 
 /*
  * close_catalog_suggestions
- *		Return a comma-separated, quoted list of the collection names closest
- *		to "name" (by edit distance, or containing it), for an error hint.
- *		Returns NULL when nothing is reasonably close.
+ *		A comma-separated, quoted list of up to three collection names (or,
+ *		with "table_names", IMPORT table names) closest to "name", for an
+ *		error hint; NULL if none is reasonably close.  Closest are names
+ *		with the same words ("Lead", "activity/note", "lead_status" for
+ *		"status/lead"), alone if there is one; then by edit distance, a name
+ *		containing "name" counting as distance 1 ("note").
  */
 char *
-close_catalog_suggestions(const char *name)
+close_catalog_suggestions(const char *name, bool table_names)
 {
 	StringInfoData buf;
 	int			best[3] = {-1, -1, -1};
 	int			bestdist[3] = {INT_MAX, INT_MAX, INT_MAX};
 	int			namelen = strlen(name);
+	char	   *words = sorted_words(name);
 	int			i,
 				j;
 
 	for (i = 0; i < close_object_catalog_size; i++)
 	{
-		const char *cand = close_object_catalog[i].name;
+		const char *cand = table_names ? close_object_catalog[i].table_name :
+			close_object_catalog[i].name;
 		int			dist;
 
-		dist = varstr_levenshtein(name, namelen, cand, strlen(cand), 1, 1, 1,
-								  false);
-		/* the table name ("activity_note") or the words in another order */
-		if (strcmp(name, close_object_catalog[i].table_name) == 0 ||
-			same_words(name, cand))
-			dist = 0;
-		/* "note" should find "activity/note", "lead_status" "status/lead" */
+		dist = varstr_levenshtein(name, namelen, cand, strlen(cand),
+								  1, 1, 1, false);
 		if (namelen >= 3 && strstr(cand, name) != NULL)
 			dist = Min(dist, 1);
+		if (strcmp(sorted_words(cand), words) == 0)
+			dist = 0;
 		if (dist > Max(2, namelen / 2))
 			continue;
 		for (j = 0; j < 3; j++)
@@ -139,8 +143,13 @@ close_catalog_suggestions(const char *name)
 		return NULL;
 	initStringInfo(&buf);
 	for (j = 0; j < 3 && best[j] >= 0; j++)
+	{
+		if (bestdist[0] == 0 && bestdist[j] > 0)
+			break;
 		appendStringInfo(&buf, "%s\"%s\"", j > 0 ? ", " : "",
+						 table_names ? close_object_catalog[best[j]].table_name :
 						 close_object_catalog[best[j]].name);
+	}
 	return buf.data;
 }
 

@@ -71,7 +71,7 @@ extern const CloseObjectDef close_object_catalog[];
 extern const int close_object_catalog_size;
 
 extern const CloseObjectDef *close_catalog_lookup(const char *name);
-extern char *close_catalog_suggestions(const char *name);
+extern char *close_catalog_suggestions(const char *name, bool table_names);
 extern bool close_catalog_has_filter(const CloseObjectDef *object,
 									 const char *name);
 extern char *close_catalog_ops_text(const CloseObjectDef *object);
@@ -215,6 +215,8 @@ extern char *close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc,
 								  bool nulls_as_null,
 								  const char *const *skip_fields);
 extern char *close_error_text(const char *body, size_t len);
+extern void close_report_malformed_list(CloseRequest *req, const char *what);
+extern struct cJSON *close_list_data(CloseRequest *req, struct cJSON **root);
 
 /* ---------- in planner.c ---------- */
 

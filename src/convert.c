@@ -596,6 +596,40 @@ quote_body(const char *body, size_t len)
 }
 
 /*
+ * close_report_malformed_list
+ *		ERROR for a list response that is not Close's list envelope.
+ */
+void
+close_report_malformed_list(CloseRequest *req, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("Close returned a malformed list response to GET %s",
+					req->path),
+			 errdetail("%s", what),
+			 errhint("Check that base_url points at the Close API.")));
+}
+
+/*
+ * close_list_data
+ *		The "data" array of a list response, its envelope in *root; ERROR
+ *		when the body is not Close's list envelope.
+ */
+cJSON *
+close_list_data(CloseRequest *req, cJSON **root)
+{
+	cJSON	   *data;
+
+	*root = close_json_parse(req->response.data, req->response.len);
+	if (!cJSON_IsObject(*root))
+		close_report_malformed_list(req, "The body is not a JSON object.");
+	data = cJSON_GetObjectItemCaseSensitive(*root, "data");
+	if (!cJSON_IsArray(data))
+		close_report_malformed_list(req, "The key \"data\" is missing or not an array.");
+	return data;
+}
+
+/*
  * close_error_text
  *		Close's explanation in an error response body, whichever of its
  *		shapes it uses: {"error": "..."}, {"error": {"message": ...}},

@@ -172,102 +172,6 @@ find_table(const char *name)
 }
 
 /*
- * compare_words
- *		list_sort comparator for Lists of C strings.
- */
-static int
-compare_words(const ListCell *a, const ListCell *b)
-{
-	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
-}
-
-/*
- * sorted_words
- *		The words of "name" (separated by "_" or "/"), lower-cased and
- *		sorted, joined by "_": "Status/Lead" and "lead_status" both give
- *		"lead_status".
- */
-static char *
-sorted_words(const char *name)
-{
-	char	   *copy = pstrdup(name);
-	char	   *saveptr = NULL;
-	char	   *w;
-	List	   *words = NIL;
-	StringInfoData buf;
-	ListCell   *lc;
-
-	for (w = copy; *w; w++)
-		*w = pg_ascii_tolower((unsigned char) *w);
-	for (w = strtok_r(copy, "_/", &saveptr); w != NULL;
-		 w = strtok_r(NULL, "_/", &saveptr))
-		words = lappend(words, w);
-	list_sort(words, compare_words);
-	initStringInfo(&buf);
-	foreach(lc, words)
-		appendStringInfo(&buf, "%s%s", buf.len > 0 ? "_" : "",
-						 (char *) lfirst(lc));
-	return buf.data;
-}
-
-/*
- * table_suggestions
- *		A comma-separated, quoted list of up to three table names closest to
- *		"name", or NULL if none is reasonably close.  Closest are tables
- *		whose name has the same words ("Lead", "activity/note",
- *		"lead_status"), alone if there is one; then by edit distance, a
- *		table containing "name" counting as distance 1 ("note").
- */
-static char *
-table_suggestions(const char *name)
-{
-	StringInfoData buf;
-	int			best[3] = {-1, -1, -1};
-	int			bestdist[3] = {INT_MAX, INT_MAX, INT_MAX};
-	int			namelen = strlen(name);
-	char	   *words = sorted_words(name);
-	int			i,
-				j;
-
-	for (i = 0; i < close_object_catalog_size; i++)
-	{
-		const char *cand = close_object_catalog[i].table_name;
-		int			dist;
-
-		dist = varstr_levenshtein(name, namelen, cand, strlen(cand),
-								  1, 1, 1, false);
-		if (namelen >= 3 && strstr(cand, name) != NULL)
-			dist = Min(dist, 1);
-		if (strcmp(sorted_words(cand), words) == 0)
-			dist = 0;
-		if (dist > Max(2, namelen / 2))
-			continue;
-		for (j = 0; j < 3; j++)
-		{
-			if (dist < bestdist[j])
-			{
-				memmove(&best[j + 1], &best[j], sizeof(int) * (2 - j));
-				memmove(&bestdist[j + 1], &bestdist[j], sizeof(int) * (2 - j));
-				best[j] = i;
-				bestdist[j] = dist;
-				break;
-			}
-		}
-	}
-	if (best[0] < 0)
-		return NULL;
-	initStringInfo(&buf);
-	for (j = 0; j < 3 && best[j] >= 0; j++)
-	{
-		if (bestdist[0] == 0 && bestdist[j] > 0)
-			break;
-		appendStringInfo(&buf, "%s\"%s\"", j > 0 ? ", " : "",
-						 close_object_catalog[best[j]].table_name);
-	}
-	return buf.data;
-}
-
-/*
  * select_tables
  *		Which catalog entries the statement imports: all, those in LIMIT TO,
  *		or all but those in EXCEPT.  A name in either list that is no table
@@ -294,7 +198,7 @@ select_tables(ImportForeignSchemaStmt *stmt)
 
 		if (index < 0)
 		{
-			char	   *suggestions = table_suggestions(rv->relname);
+			char	   *suggestions = close_catalog_suggestions(rv->relname, true);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
@@ -328,22 +232,6 @@ definitions_error_callback(void *arg)
 }
 
 /*
- * malformed_definitions
- *		ERROR for a response to a custom field listing that is not what Close
- *		sends.
- */
-static void
-malformed_definitions(CloseRequest *req, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("Close returned a malformed list response to GET %s",
-					req->path),
-			 errdetail("%s", what),
-			 errhint("Check that base_url points at the Close API.")));
-}
-
-/*
  * json_string
  *		The string value of key "key" of "object", or NULL if it is absent or
  *		not a string.
@@ -369,7 +257,7 @@ read_definition(CloseRequest *req, cJSON *item)
 	cJSON	   *multiple;
 
 	if (!cJSON_IsObject(item) || id == NULL || id[0] == '\0')
-		malformed_definitions(req, "An element of \"data\" is not a custom field definition with an \"id\".");
+		close_report_malformed_list(req, "An element of \"data\" is not a custom field definition with an \"id\".");
 	field->id = pg_any_to_server(id, strlen(id), PG_UTF8);
 	if (field->id == id)
 		field->id = pstrdup(id);
@@ -435,12 +323,7 @@ fetch_definitions(CloseConnection *conn, const char *definitions)
 		if (req->status != 200)
 			close_report_http_error(conn, req, psprintf("list %s", definitions));
 
-		root = close_json_parse(req->response.data, req->response.len);
-		if (!cJSON_IsObject(root))
-			malformed_definitions(req, "The body is not a JSON object.");
-		data = cJSON_GetObjectItemCaseSensitive(root, "data");
-		if (!cJSON_IsArray(data))
-			malformed_definitions(req, "The key \"data\" is missing or not an array.");
+		data = close_list_data(req, &root);
 		n = cJSON_GetArraySize(data);
 		cJSON_ArrayForEach(item, data)
 			fields = lappend(fields, read_definition(req, item));
@@ -450,10 +333,10 @@ fetch_definitions(CloseConnection *conn, const char *definitions)
 			case CLOSE_PAGING_SKIP:
 				next = cJSON_GetObjectItemCaseSensitive(root, "has_more");
 				if (!cJSON_IsBool(next))
-					malformed_definitions(req, "The key \"has_more\" is missing or not a boolean.");
+					close_report_malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
 				more = cJSON_IsTrue(next);
 				if (more && n == 0)
-					malformed_definitions(req, "The page is empty but \"has_more\" is true.");
+					close_report_malformed_list(req, "The page is empty but \"has_more\" is true.");
 				skip += n;
 				break;
 			case CLOSE_PAGING_CURSOR:
@@ -463,7 +346,7 @@ fetch_definitions(CloseConnection *conn, const char *definitions)
 				break;
 			default:
 				if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "has_more")))
-					malformed_definitions(req, "The list has no paging parameters, and Close answered has_more = true.");
+					close_report_malformed_list(req, "The list has no paging parameters, and Close answered has_more = true.");
 				more = false;
 				break;
 		}

@@ -339,7 +339,7 @@ validate_option_value(const CloseOption *opt, DefElem *def)
 		case OPT_OBJECT:
 			if (close_catalog_lookup(value) == NULL)
 			{
-				char	   *suggest = close_catalog_suggestions(value);
+				char	   *suggest = close_catalog_suggestions(value, false);
 
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),

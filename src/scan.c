@@ -349,21 +349,16 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 		account_request(fsstate, req);
 		if (i < nbatches)
 		{
+			cJSON	   *root;
 			cJSON	   *data;
 			cJSON	   *item;
 
 			if (req->status != 200)
 				close_report_http_error(fsstate->conn, req,
 										psprintf("look up %s objects by id", object->name));
-			data = cJSON_GetObjectItemCaseSensitive(parse_object(req), "data");
-			if (!cJSON_IsArray(data) ||
-				cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(parse_object(req), "has_more")))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("Close returned a malformed list response to GET %s",
-								req->path),
-						 errdetail("Expected \"data\" with every requested object and \"has_more\" false."),
-						 errhint("Check that base_url points at the Close API.")));
+			data = close_list_data(req, &root);
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "has_more")))
+				close_report_malformed_list(req, "Close says it has more objects than the ids asked for.");
 			/* Close may answer with more objects than asked for: make room */
 			fsstate->objects = repalloc(fsstate->objects,
 										sizeof(cJSON *) * (list_length(ids) +
@@ -640,21 +635,6 @@ list_page_path(CloseScanState *fsstate, int skip, int limit)
 	}
 }
 
-/*
- * malformed_list
- *		ERROR for a list response that is not Close's list envelope.
- */
-static void
-malformed_list(CloseRequest *req, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("Close returned a malformed list response to GET %s",
-					req->path),
-			 errdetail("%s", what),
-			 errhint("Check that base_url points at the Close API.")));
-}
-
 /* Bytes of pages a listing may hold in memory at once when reading ahead. */
 #define CLOSE_READAHEAD_BYTES (8 * 1024 * 1024)
 
@@ -711,12 +691,7 @@ take_page(CloseScanState *fsstate, CloseRequest *req)
 	cJSON	   *item;
 	int			n;
 
-	root = close_json_parse(req->response.data, req->response.len);
-	if (!cJSON_IsObject(root))
-		malformed_list(req, "The body is not a JSON object.");
-	data = cJSON_GetObjectItemCaseSensitive(root, "data");
-	if (!cJSON_IsArray(data))
-		malformed_list(req, "The key \"data\" is missing or not an array.");
+	data = close_list_data(req, &root);
 
 	n = cJSON_GetArraySize(data);
 	fsstate->objects = repalloc(fsstate->objects,
@@ -724,7 +699,7 @@ take_page(CloseScanState *fsstate, CloseRequest *req)
 	cJSON_ArrayForEach(item, data)
 	{
 		if (!cJSON_IsObject(item))
-			malformed_list(req, "An element of \"data\" is not a JSON object.");
+			close_report_malformed_list(req, "An element of \"data\" is not a JSON object.");
 		fsstate->objects[fsstate->nobjects++] = item;
 	}
 
@@ -737,10 +712,10 @@ take_page(CloseScanState *fsstate, CloseRequest *req)
 		case CLOSE_PAGING_SKIP:
 			more = cJSON_GetObjectItemCaseSensitive(root, "has_more");
 			if (!cJSON_IsBool(more))
-				malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
+				close_report_malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
 			fsstate->has_more = cJSON_IsTrue(more);
 			if (fsstate->has_more && n == 0)
-				malformed_list(req, "The page is empty but \"has_more\" is true.");
+				close_report_malformed_list(req, "The page is empty but \"has_more\" is true.");
 			fsstate->skip += n;
 			break;
 		case CLOSE_PAGING_CURSOR:
