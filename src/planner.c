@@ -688,7 +688,9 @@ limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
  *		standalone SQL (parameters, sub-plans, volatile functions) are left
  *		out: the query may then name more ids than needed, never fewer than
  *		matter, and any id it misses is still looked up when asked for.
- *		Returns "" when the id does not come straight from a local table.
+ *		Returns "" when the id does not come straight from a local table, or
+ *		the planner expects that table to yield more ids than a prefetch
+ *		takes.
  */
 static char *
 prefetch_query(PlannerInfo *root, Expr *id_expr)
@@ -712,6 +714,9 @@ prefetch_query(PlannerInfo *root, Expr *id_expr)
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
 		return "";
 	outer = find_base_rel(root, var->varno);
+	/* listing a big table's ids could cost more than the lookups save */
+	if (outer->rows > CLOSE_PREFETCH_MAX_IDS)
+		return "";
 
 	context = deparse_context_for("s", rte->relid);
 	initStringInfo(&buf);
