@@ -92,7 +92,20 @@ SELECT emu_fault('{"method": "GET", "path_prefix": "/api/v1/lead/", "status": 50
 SELECT count(*) FROM (SELECT id FROM lead LIMIT 101) s;
 SELECT emu_reset();
 
--- the _skip cap: Close refuses deep pages; the error says so
+-- the _skip cap: a listing sorted by date_created goes on in slices
+-- (date_created__lte the last date seen), returning every row once
+SELECT close_raw('POST', '/config', '{"max_skip": {"opportunity": 50, "task": 30}}', 'emu_control') IS NOT NULL AS configured;
+CREATE FOREIGN TABLE opportunity (id text, date_created timestamptz) SERVER emu OPTIONS (object 'opportunity');
+CREATE FOREIGN TABLE task (id text) SERVER emu OPTIONS (object 'task');
+SELECT count(*), count(DISTINCT id) FROM opportunity;
+SELECT count(*) = (SELECT count(*) FROM emu_objects('opportunity')) AS all_rows FROM opportunity;
+SELECT count(*), count(DISTINCT id) FROM task;
+SELECT count(*) FILTER (WHERE query LIKE '%date_created__lte=%') > 0 AS sliced,
+       count(*) FILTER (WHERE status = 400) > 0 AS hit_the_cap FROM emu_requests();
+SELECT emu_reset();
+DROP FOREIGN TABLE opportunity, task;
+
+-- where Close cannot be sliced (leads take no date filter), the error says so
 SELECT close_raw('POST', '/config', '{"max_skip": {"lead": 150}}', 'emu_control') IS NOT NULL AS configured;
 SELECT count(*) FROM lead;
 SELECT emu_reset();

@@ -45,6 +45,7 @@ typedef struct CloseScanState
 
 	MemoryContext batch_cxt;	/* the current page or lookup results */
 	MemoryContext temp_cxt;		/* the current row's values */
+	MemoryContext scan_cxt;		/* lives as long as the scan */
 
 	bool		started;
 	cJSON	  **objects;		/* current batch of objects */
@@ -59,6 +60,17 @@ typedef struct CloseScanState
 	char	   *fields_query;	/* "&_fields=a,b" or "" */
 	int64		limit_hint;		/* rows the query takes; -1 all */
 	int			readahead;		/* pages fetched at once last time */
+
+	/*
+	 * Past Close's _skip cap, a listing sorted by date_created descending
+	 * goes on in slices: date_created__lte = the last date seen, skipping
+	 * the rows of that date already returned.
+	 */
+	bool		can_slice;
+	char	   *slice_query;	/* "&date_created__lte=..." or "" */
+	char	   *last_date;		/* date_created of the last row taken */
+	int			last_date_rows; /* rows taken with that date_created */
+	int			slices;
 	int			total_results;	/* as Close reported it; -1 unknown */
 	char	   *order_query;	/* "&_order_by=..." or "" */
 
@@ -78,6 +90,7 @@ typedef struct CloseScanState
 } CloseScanState;
 
 static char *build_fields_query(CloseTableInfo *table, const bool *wanted);
+static void setup_slicing(CloseScanState *fsstate);
 
 /*
  * close_report_no_lookup
@@ -214,6 +227,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 		}
 	}
 	fsstate->fields_query = build_fields_query(fsstate->table, fsstate->wanted);
+	setup_slicing(fsstate);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -234,6 +248,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	fsstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											  "closecrm_fdw row",
 											  ALLOCSET_SMALL_SIZES);
+	fsstate->scan_cxt = estate->es_query_cxt;
 	fsstate->prefetch_cxt = AllocSetContextCreate(estate->es_query_cxt,
 												  "closecrm_fdw prefetch",
 												  ALLOCSET_DEFAULT_SIZES);
@@ -603,6 +618,47 @@ build_fields_query(CloseTableInfo *table, const bool *wanted)
 }
 
 /*
+ * setup_slicing
+ *		Decide whether a listing can go on past Close's _skip cap by slicing
+ *		on date_created: the collection must filter on date_created__lte and
+ *		sort by date_created (a field never null), and the query must not
+ *		sort otherwise or filter date_created itself.  Such a listing is
+ *		sorted by date_created descending from its first page on, and asks
+ *		for date_created along with the fields the query uses.
+ */
+static void
+setup_slicing(CloseScanState *fsstate)
+{
+	const CloseObjectDef *object = fsstate->table->object;
+	const char *const *sf;
+	ListCell   *lc;
+	bool		sortable = false;
+
+	fsstate->can_slice = false;
+	fsstate->slice_query = "";
+	if (fsstate->kind != CLOSE_SCAN_LIST || object->paging != CLOSE_PAGING_SKIP ||
+		!object->order_by || !close_catalog_has_filter(object, "date_created__lte"))
+		return;
+	for (sf = object->sort_fields; *sf != NULL; sf++)
+		sortable = sortable || strcmp(*sf, "date_created") == 0;
+	if (!sortable)
+		return;
+	if (fsstate->order_query[0] != '\0' &&
+		strcmp(fsstate->order_query, "&_order_by=-date_created") != 0)
+		return;
+	foreach(lc, fsstate->filter_names)
+	{
+		if (strncmp(strVal(lfirst(lc)), "date_created", 12) == 0)
+			return;
+	}
+	fsstate->can_slice = true;
+	fsstate->order_query = "&_order_by=-date_created";
+	if (fsstate->fields_query[0] != '\0' &&
+		strstr(fsstate->fields_query, ",date_created") == NULL)
+		fsstate->fields_query = psprintf("%s,date_created", fsstate->fields_query);
+}
+
+/*
  * list_page_path
  *		The path of the listing page at "skip" (or the cursor) of "limit"
  *		objects.
@@ -615,9 +671,10 @@ list_page_path(CloseScanState *fsstate, int skip, int limit)
 	switch (object->paging)
 	{
 		case CLOSE_PAGING_SKIP:
-			return psprintf("/%s/?_skip=%d&_limit=%d%s%s%s", object->name,
+			return psprintf("/%s/?_skip=%d&_limit=%d%s%s%s%s", object->name,
 							skip, limit, fsstate->fields_query,
-							fsstate->order_query, fsstate->filter_query);
+							fsstate->order_query, fsstate->filter_query,
+							fsstate->slice_query);
 		case CLOSE_PAGING_CURSOR:
 			return psprintf("/%s/?_limit=%d%s%s%s%s", object->name, limit,
 							fsstate->fields_query, fsstate->filter_query,
@@ -677,6 +734,32 @@ list_error(CloseScanState *fsstate, CloseRequest *req, int skip)
 }
 
 /*
+ * note_date_created
+ *		Remember the date_created of the row just taken, and how many rows
+ *		taken so far share it, for slicing past the _skip cap.
+ */
+static void
+note_date_created(CloseScanState *fsstate, cJSON *item)
+{
+	cJSON	   *date = cJSON_GetObjectItemCaseSensitive(item, "date_created");
+
+	if (!cJSON_IsString(date))
+	{
+		fsstate->can_slice = false;
+		return;
+	}
+	if (fsstate->last_date != NULL && strcmp(fsstate->last_date, date->valuestring) == 0)
+	{
+		fsstate->last_date_rows++;
+		return;
+	}
+	if (fsstate->last_date != NULL)
+		pfree(fsstate->last_date);
+	fsstate->last_date = MemoryContextStrdup(fsstate->scan_cxt, date->valuestring);
+	fsstate->last_date_rows = 1;
+}
+
+/*
  * take_page
  *		Append the objects of one page's answer to the batch and advance the
  *		paging state.  Returns the number of objects on the page.
@@ -701,6 +784,8 @@ take_page(CloseScanState *fsstate, CloseRequest *req)
 		if (!cJSON_IsObject(item))
 			close_report_malformed_list(req, "An element of \"data\" is not a JSON object.");
 		fsstate->objects[fsstate->nobjects++] = item;
+		if (fsstate->can_slice)
+			note_date_created(fsstate, item);
 	}
 
 	more = cJSON_GetObjectItemCaseSensitive(root, "total_results");
@@ -762,9 +847,9 @@ fetch_pages(CloseScanState *fsstate)
 	int			i;
 
 	limit = page_limit(object, fsstate->conn->opts.page_size,
-					   fsstate->skip == 0 && fsstate->cursor == NULL ?
-					   fsstate->limit_hint : -1);
-	if (object->paging == CLOSE_PAGING_SKIP && fsstate->skip > 0)
+					   fsstate->skip == 0 && fsstate->cursor == NULL &&
+					   fsstate->slices == 0 ? fsstate->limit_hint : -1);
+	if (object->paging == CLOSE_PAGING_SKIP && (fsstate->skip > 0 || fsstate->slices > 0))
 	{
 		/* ramp up 2, 4, 8...: a small collection costs no extra requests */
 		fsstate->readahead = Min(fsstate->readahead * 2,
@@ -772,7 +857,7 @@ fetch_pages(CloseScanState *fsstate)
 									 close_readahead_pages));
 		npages = fsstate->readahead;
 		/* no further than the query's LIMIT or Close's total_results reach */
-		if (fsstate->limit_hint > 0)
+		if (fsstate->limit_hint > 0 && fsstate->slices == 0)
 			npages = Min(npages, Max(1, (fsstate->limit_hint - fsstate->skip + limit - 1) / limit));
 		if (fsstate->total_results >= 0)
 			npages = Min(npages, Max(1, (fsstate->total_results - fsstate->skip + limit - 1) / limit));
@@ -801,6 +886,21 @@ fetch_pages(CloseScanState *fsstate)
 	}
 	for (i = 0; i < npages; i++)
 	{
+		if (reqs[i]->status == 400 && fsstate->can_slice && fsstate->last_date != NULL &&
+			strstr(reqs[i]->response.data, "max_skip") != NULL)
+		{
+			/* the cap: go on with the rows dated at or before the last one */
+			fsstate->slice_query = MemoryContextStrdup(fsstate->scan_cxt,
+													   psprintf("&date_created__lte=%s",
+																close_url_escape(fsstate->last_date,
+																				 strlen(fsstate->last_date))));
+			fsstate->skip = fsstate->last_date_rows;
+			fsstate->readahead = 1;
+			fsstate->total_results = -1;
+			fsstate->has_more = true;
+			fsstate->slices++;
+			break;
+		}
 		if (reqs[i]->status != 200)
 			list_error(fsstate, reqs[i], skips[i]);
 		/* a short page moves every later page's _skip: refetch those */
@@ -829,6 +929,10 @@ start_scan(ForeignScanState *node)
 	fsstate->cursor = NULL;
 	fsstate->readahead = 1;
 	fsstate->total_results = -1;
+	fsstate->slices = 0;
+	fsstate->slice_query = "";
+	fsstate->last_date = NULL;
+	fsstate->last_date_rows = 0;
 	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
 		fetch_lookups(node);
 	else if (build_filter_query(node))
