@@ -62,6 +62,24 @@ SELECT count(*) AS stored FROM emu_objects('contact') c WHERE c->>'name' LIKE 'B
 SELECT close_raw('POST', '/config', '{"latency_ms": 0}', 'emu_control') IS NOT NULL AS fast;
 SELECT emu_clear();
 
+-- COPY into a Close table: one POST per row, in batches
+COPY contact (lead_id, name) FROM stdin;
+lead_0000000000000000000001	Copied One
+lead_0000000000000000000001	Copied Two
+\.
+SELECT count(*) AS posts FROM emu_requests() WHERE method = 'POST';
+SELECT count(*) AS stored FROM emu_objects('contact') c WHERE c->>'name' LIKE 'Copied %';
+COPY contact (name) FROM stdin;
+No lead
+\.
+CREATE FOREIGN TABLE ro_contact (id text, lead_id text, name text)
+  SERVER emu OPTIONS (object 'contact', updatable 'false');
+COPY ro_contact (lead_id, name) FROM stdin;
+lead_0000000000000000000001	Refused
+\.
+DROP FOREIGN TABLE ro_contact;
+SELECT emu_clear();
+
 -- UPDATE by id: one PUT with only the assigned fields, no GET; NULL unsets
 EXPLAIN (VERBOSE, COSTS OFF)
 UPDATE lead SET description = 'x', budget = NULL WHERE id = 'lead_0000000000000000000001';

@@ -60,6 +60,8 @@ closecrm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->PlanForeignModify = closePlanForeignModify;
 	routine->BeginForeignModify = closeBeginForeignModify;
 	routine->ExecForeignInsert = closeExecForeignInsert;
+	routine->BeginForeignInsert = closeBeginForeignInsert;
+	routine->EndForeignInsert = closeEndForeignInsert;
 	routine->GetForeignModifyBatchSize = closeGetForeignModifyBatchSize;
 	routine->ExecForeignBatchInsert = closeExecForeignBatchInsert;
 	routine->ExecForeignUpdate = closeExecForeignUpdate;

@@ -303,6 +303,9 @@ extern TupleTableSlot *closeExecForeignInsert(EState *estate,
 											  ResultRelInfo *rinfo,
 											  TupleTableSlot *slot,
 											  TupleTableSlot *planSlot);
+extern void closeBeginForeignInsert(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo);
+extern void closeEndForeignInsert(EState *estate, ResultRelInfo *rinfo);
 extern int	closeGetForeignModifyBatchSize(ResultRelInfo *rinfo);
 extern TupleTableSlot **closeExecForeignBatchInsert(EState *estate,
 													ResultRelInfo *rinfo,

@@ -385,6 +385,45 @@ closeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 											  ALLOCSET_SMALL_SIZES);
 }
 
+/*
+ * closeBeginForeignInsert
+ *		Set up for rows COPY or partition routing inserts (no ModifyTable
+ *		planned for this table, so PlanForeignModify never ran): checks and
+ *		columns as for INSERT.
+ */
+void
+closeBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	CloseModifyState *fmstate = palloc0(sizeof(CloseModifyState));
+	Relation	rel = rinfo->ri_RelationDesc;
+	EState	   *estate = mtstate->ps.state;
+	Oid			userid;
+
+	fmstate->table = close_get_table_info(rel);
+	check_operation_allowed(rel, fmstate->table, CMD_INSERT);
+	fmstate->relname = RelationGetRelationName(rel);
+	fmstate->operation = CMD_INSERT;
+	fmstate->target_attrs = insert_target_attrs(rel, fmstate->table);
+	/* a routed partition may have no range table entry of its own */
+	userid = rinfo->ri_RangeTableIndex > 0 ?
+		result_user(estate, rinfo->ri_RangeTableIndex) : GetUserId();
+	fmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
+										 userid);
+	fmstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											  "closecrm_fdw modify",
+											  ALLOCSET_SMALL_SIZES);
+	rinfo->ri_FdwState = fmstate;
+}
+
+/*
+ * closeEndForeignInsert
+ *		Nothing to release: memory goes with the query.
+ */
+void
+closeEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+}
+
 /* What rows_done_callback reports. */
 typedef struct RowsDone
 {
