@@ -45,7 +45,7 @@ EXPLAIN (COSTS OFF) SELECT display_name FROM close.lead WHERE id = :'some_lead';
 SELECT count(*) FROM close.lead WHERE id = 'lead_does_not_exist';
 
 \echo
-\echo '== 4. Join Close with a local table: a nested loop of lookups, never a full listing'
+\echo '== 4. Join Close with a local table: lookups by id (sent concurrently), never a full listing'
 CREATE TEMP TABLE signups (email text, lead_id text);
 INSERT INTO signups SELECT 'user' || n || '@example.com', id
   FROM (SELECT row_number() OVER () AS n, id FROM close.lead LIMIT 3) s;
