@@ -144,6 +144,9 @@ def render(catalog, sources):
     w("  `ALTER FOREIGN TABLE close.task ADD COLUMN date_updated timestamptz`.")
     w("- **ORDER BY sent to Close**: fields whose `ORDER BY` (with `LIMIT`) Close sorts itself;")
     w("  others are sorted locally.")
+    w("- **Listing**: how Close pages the list. Close refuses to skip past a number of objects")
+    w("  (`max_skip`); listings said to go on in `date_created` slices get every object anyway,")
+    w("  the others stop there with an error rather than return part of the list.")
     w("- **Default columns**: the columns `IMPORT FOREIGN SCHEMA` creates, in order: the")
     w("  catalog's fields, the custom field columns on the objects that have them, and `attrs")
     w("  jsonb`, which holds the whole object. A foreign table you create yourself may have any")
@@ -182,6 +185,11 @@ def render(catalog, sources):
                 listing += ", at most %d per page" % obj["max_limit"]
             if obj["fields_param"]:
                 listing += "; only the columns a query uses are requested (`_fields`)"
+            if (obj["paging"] == "skip" and obj["order_by"] and "date_created__lte" in obj["filters"]
+                    and "date_created" in obj["sort_fields"]):
+                listing += ("; read newest first and continued past Close's `_skip` cap in"
+                            " `date_created` slices, unless the query sorts otherwise or filters"
+                            " on `date_created`")
             if obj["default_query"]:
                 listing += "; sends `%s` unless the query filters on `%s`" % (
                     obj["default_query"], obj["default_query"].split("=")[0])
