@@ -17,13 +17,17 @@ OBJS = \
 	src/import.o
 
 EXTENSION = closecrm_fdw
-DATA = closecrm_fdw--0.1.0.sql
+# every released version's full script, and the update scripts between them
+DATA = closecrm_fdw--0.1.0.sql closecrm_fdw--0.2.0.sql closecrm_fdw--0.1.0--0.2.0.sql
 PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
 
 SHLIB_LINK = -lcurl -lcjson
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import engine
+# cron needs pg_cron loaded with cron.database_name=contrib_regression and
+# cron.use_background_workers=on (test/lib.sh: CLOSECRM_PG_TEST_OPTS); readme
+# and cron run the README's SQL examples (tools/readme_sql.py).
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import engine upgrade readme cron
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config

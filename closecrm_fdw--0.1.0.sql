@@ -49,21 +49,3 @@ CREATE FUNCTION closecrm_objects(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT IMMUTABLE;
-
--- What this backend's requests to Close cost, per server (kept in memory).
-CREATE FUNCTION closecrm_fdw_stats(
-  OUT server_name text, OUT requests bigint,
-  OUT get_requests bigint, OUT post_requests bigint, OUT put_requests bigint,
-  OUT patch_requests bigint, OUT delete_requests bigint,
-  OUT status_2xx bigint, OUT status_3xx bigint, OUT status_4xx bigint,
-  OUT status_5xx bigint, OUT transport_errors bigint, OUT retries bigint,
-  OUT rate_limited bigint, OUT rate_limit_wait_ms bigint,
-  OUT bytes_in bigint, OUT bytes_out bigint, OUT connections_opened bigint)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
-
-CREATE FUNCTION closecrm_fdw_stats_reset()
-RETURNS void
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;

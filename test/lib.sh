@@ -2,11 +2,19 @@
 
 # Debian packages needed to build, test and demo closecrm_fdw.
 CLOSECRM_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-common libcurl4-openssl-dev libcjson-dev python3 make gcc ca-certificates openssl"
+# ... and, for the full test run, pg_cron (the scheduled-jobs suite) and the
+# tools that build the Debian package.
+CLOSECRM_TEST_PACKAGES="postgresql-15-cron debhelper postgresql-server-dev-all dpkg-dev"
 
-# ensure_packages: install what is missing (as root, or through sudo).
+# Options of the throwaway cluster the suites run in: pg_cron loaded, running
+# jobs in the suites' database as background workers (no password needed).
+CLOSECRM_PG_TEST_OPTS="-o shared_preload_libraries=pg_cron -o cron.database_name=contrib_regression -o cron.use_background_workers=on"
+
+# ensure_packages [PACKAGE...]: install what is missing of the given packages
+# (default: CLOSECRM_PACKAGES), as root or through sudo.
 ensure_packages() {
 	local missing=() p
-	for p in $CLOSECRM_PACKAGES; do
+	for p in ${*:-$CLOSECRM_PACKAGES}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0

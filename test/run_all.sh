@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs every closecrm_fdw test on a fresh Debian 12 machine: installs the
 # Debian packages it needs, builds and installs the extension, starts the
-# Close API emulator and a throwaway PostgreSQL 15 cluster (pg_virtualenv),
-# runs the emulator's self-test and the pg_regress suites, and ends with the
-# line "N passed, M failed".  Exit status 0 only if every test passed.
+# Close API emulator and a throwaway PostgreSQL 15 cluster (pg_virtualenv,
+# with pg_cron loaded), runs the emulator's self-test, checks that
+# doc/objects.md is current, runs the pg_regress suites (README examples,
+# pg_cron jobs and upgrades included), then builds, installs and tests the
+# Debian package, and ends with the line "N passed, M failed".  Exit status 0
+# only if every test passed.
 set -u
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
-ensure_packages
+ensure_packages $CLOSECRM_PACKAGES $CLOSECRM_TEST_PACKAGES
 build_and_install || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
@@ -35,13 +38,24 @@ else
 	failed=$((failed + 1))
 fi
 
+echo "== object reference"
+if python3 tools/gen_objects_doc.py -o "$workdir/objects.md" > "$workdir/doc.log" 2>&1 &&
+	cmp -s "$workdir/objects.md" doc/objects.md; then
+	echo "doc/objects.md is current ... ok" | tee -a "$workdir/doc.log"
+else
+	echo "doc/objects.md is current ... FAILED (run: python3 tools/gen_objects_doc.py)" | tee -a "$workdir/doc.log"
+	diff -u doc/objects.md "$workdir/objects.md" | head -n 40
+fi
+count "$workdir/doc.log"
+
 echo "== pg_regress suites"
 start_emulator "$workdir"
 start_tls_emulator "$workdir"
 export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
 export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
 export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
-pg_virtualenv -t -v 15 make installcheck > "$workdir/regress.log" 2>&1
+# shellcheck disable=SC2086
+pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS make installcheck > "$workdir/regress.log" 2>&1
 rc=$?
 cat "$workdir/regress.log" | grep -E '\.\.\. |tests (passed|failed)|failed' || true
 count "$workdir/regress.log"
@@ -50,6 +64,14 @@ if [ $rc -ne 0 ]; then
 	# a run that failed before any suite reported still counts as a failure
 	grep -qE '\.\.\. (ok|FAILED)' "$workdir/regress.log" || { tail -n 40 "$workdir/regress.log"; failed=$((failed + 1)); }
 fi
+
+# last, as it installs the package over the files make install put in place
+# (and puts those back when done)
+echo "== Debian package"
+bash test/package.sh "$workdir" > "$workdir/package.log" 2> "$workdir/package.err"
+cat "$workdir/package.log" "$workdir/package.err"
+count "$workdir/package.log"
+grep -qE '^package: .*\.\.\. (ok|FAILED)' "$workdir/package.log" || { tail -n 40 "$workdir/package.log"; failed=$((failed + 1)); }
 stop_emulator
 
 echo "$passed passed, $failed failed"
