@@ -8,7 +8,7 @@ CREATE FOREIGN TABLE lead (id text, display_name text, date_created timestamptz,
 
 -- 250 leads: three pages of 100, each fetched once, in Close's order
 SELECT count(*), count(DISTINCT id) FROM lead;
-SELECT method, path, query FROM emu_requests();
+SELECT method, path, query FROM emu_requests() ORDER BY query;
 SELECT emu_clear();
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id, display_name FROM lead;
 -- rows come out in Close's order (the first three, by the emulator's order)

@@ -90,6 +90,7 @@ typedef struct CloseServerOptions
 	int			page_size;
 	int			max_response_size;	/* bytes */
 	char	   *ca_file;		/* CA bundle for https; NULL: system's */
+	char	   *proxy;			/* proxy URL; NULL: none */
 } CloseServerOptions;
 
 /* Everything needed to send requests as one user to one server. */

@@ -261,6 +261,12 @@ start_request(CloseConnection *conn, CloseRequest *req)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	if (conn->opts.ca_file != NULL)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, conn->opts.ca_file);
+	/*
+	 * Only the proxy the server option names: libcurl would otherwise take
+	 * one from the server's environment (http_proxy...), a route for the
+	 * key that nobody chose.
+	 */
+	curl_easy_setopt(easy, CURLOPT_PROXY, conn->opts.proxy ? conn->opts.proxy : "");
 	/* over HTTP/2, wait to share a connection rather than open another */
 	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	/* libcurl reads a cache size of 0 as its default: close explicitly */

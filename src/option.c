@@ -43,7 +43,8 @@ typedef enum CloseOptionKind
 	OPT_SECRET,
 	OPT_OBJECT,
 	OPT_TEXT,
-	OPT_FILE
+	OPT_FILE,
+	OPT_PROXY
 } CloseOptionKind;
 
 typedef struct CloseOption
@@ -64,6 +65,7 @@ static const CloseOption close_options[] = {
 	{"page_size", ForeignServerRelationId, OPT_INTEGER, 1, 1000},
 	{"max_response_size", ForeignServerRelationId, OPT_INTEGER, 1024, 1073741823},
 	{"ca_file", ForeignServerRelationId, OPT_FILE, 0, 0},
+	{"proxy", ForeignServerRelationId, OPT_PROXY, 0, 0},
 	{"updatable", ForeignServerRelationId, OPT_BOOLEAN, 0, 0},
 	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
 	{"object", ForeignTableRelationId, OPT_OBJECT, 0, 0},
@@ -365,6 +367,21 @@ validate_option_value(const CloseOption *opt, DefElem *def)
 						 errdetail("The file does not exist, is not readable, or the path is not absolute."),
 						 errhint("Give the absolute path of a PEM file of CA certificates.")));
 			break;
+		case OPT_PROXY:
+			/* a proxy sees where the key goes (and, over http, the key) */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"%s\"", opt->name),
+						 errdetail("Requests with the API key would go through the proxy."),
+						 errhint("Ask a superuser to set it.")));
+			if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\"", opt->name),
+						 errdetail("The proxy must be an http:// or https:// URL."),
+						 errhint("Write e.g. 'http://proxy.example.com:3128'.")));
+			break;
 		case OPT_TEXT:
 			if (value[0] == '\0')
 				ereport(ERROR,
@@ -484,6 +501,7 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 	opts->page_size = 100;
 	opts->max_response_size = 64 * 1024 * 1024;
 	opts->ca_file = NULL;
+	opts->proxy = NULL;
 
 	foreach(lc, server->options)
 	{
@@ -506,6 +524,8 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 															  find_option("max_concurrency", ForeignServerRelationId), value);
 		else if (strcmp(def->defname, "ca_file") == 0)
 			opts->ca_file = pstrdup(value);
+		else if (strcmp(def->defname, "proxy") == 0)
+			opts->proxy = pstrdup(value);
 		else if (strcmp(def->defname, "max_response_size") == 0)
 			opts->max_response_size = (int) parse_number_option(
 																find_option("max_response_size", ForeignServerRelationId), value);
