@@ -292,6 +292,31 @@ parse_object(CloseRequest *req)
 }
 
 /*
+ * check_answered_id
+ *		ERROR unless the object Close answered GET /{object}/{id}/ with is
+ *		the one asked for: another object would be filtered out by the id
+ *		condition and look like "no such object".
+ */
+static void
+check_answered_id(CloseRequest *req, cJSON *obj, const char *key_field,
+				  const char *id)
+{
+	cJSON	   *key = cJSON_GetObjectItemCaseSensitive(obj, key_field);
+
+	if (cJSON_IsString(key) && strcmp(key->valuestring, id) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("Close answered %s %s with another object", req->method, req->path),
+			 cJSON_IsString(key) ?
+			 errdetail("Asked for %s \"%s\", got \"%s\".", key_field, id,
+					   close_error_text(key->valuestring, strlen(key->valuestring))) :
+			 errdetail("Asked for %s \"%s\", got an object without a string \"%s\".",
+					   key_field, id, key_field),
+			 errhint("Check that base_url points at the Close API.")));
+}
+
+/*
  * lookup_ids
  *		Fetch the objects named by "ids" into the scan's current batch,
  *		keeping those found: one GET /{object}/{id}/ per id (a 404 means no
@@ -392,7 +417,10 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 			close_report_http_error(fsstate->conn, req,
 									psprintf("look up %s \"%s\"", object->name,
 											 strVal(list_nth(singles, i - nbatches))));
-		fsstate->objects[fsstate->nobjects++] = parse_object(req);
+		fsstate->objects[fsstate->nobjects] = parse_object(req);
+		check_answered_id(req, fsstate->objects[fsstate->nobjects],
+						  object->key_field, strVal(list_nth(singles, i - nbatches)));
+		fsstate->nobjects++;
 	}
 }
 
