@@ -19,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "closecrm_fdw.h"
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "miscadmin.h"
@@ -43,19 +44,42 @@ free_json_tree(void *arg)
 
 /*
  * close_json_parse
- *		Parse "len" bytes of JSON.  The tree is freed when the current memory
- *		context is reset or deleted (including on ERROR), so callers never
- *		free it.  Returns NULL if the text is not JSON.
+ *		Parse "len" bytes of JSON: one value, nothing after it but white
+ *		space; a \u0000 escape reads as U+FFFD (text cannot hold it).  The
+ *		tree is freed when the current memory context is reset or deleted
+ *		(including on ERROR), so callers never free it.  Returns NULL if the
+ *		text is not JSON.
  */
 cJSON *
 close_json_parse(const char *text, size_t len)
 {
 	cJSON	   *root;
 	MemoryContextCallback *cb;
+	const char *parse_end = NULL;
+	const char *end = text + len;
 
-	root = cJSON_ParseWithLength(text, len);
+	/* U+0000 would cut a string short: read it as U+FFFD */
+	if (close_json_replace_nul_escapes(text, len, NULL) > 0)
+	{
+		char	   *copy = palloc_extended(len + 1, MCXT_ALLOC_HUGE);
+
+		close_json_replace_nul_escapes(text, len, copy);
+		copy[len] = '\0';
+		text = copy;
+		end = text + len;
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &parse_end, false);
 	if (root == NULL)
 		return NULL;
+	/* cJSON stops after the first value: anything but white space is wrong */
+	while (parse_end < end && (*parse_end == ' ' || *parse_end == '\t' ||
+							   *parse_end == '\n' || *parse_end == '\r'))
+		parse_end++;
+	if (parse_end != end)
+	{
+		cJSON_Delete(root);
+		return NULL;
+	}
 	cb = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(*cb),
 									MCXT_ALLOC_NO_OOM);
 	if (cb == NULL)
@@ -95,7 +119,8 @@ json_print(const cJSON *value)
  *		The value of key "field" in "object": the key as written (Close's
  *		custom fields are flat keys like "custom.cf_x"), else, if the field
  *		has dots, the path through nested objects and array indexes
- *		("address.city", "emails.0.email").  NULL when absent.
+ *		("address.city", "emails.0.email").  NULL when absent, or when the
+ *		path has an empty segment.
  */
 cJSON *
 close_json_field(cJSON *object, const char *field)
@@ -111,6 +136,10 @@ close_json_field(cJSON *object, const char *field)
 	if (value != NULL || strchr(field, '.') == NULL)
 		return value;
 
+	/* an empty segment names nothing (strtok_r would skip it) */
+	if (field[0] == '.' || field[strlen(field) - 1] == '.' ||
+		strstr(field, "..") != NULL)
+		return NULL;
 	path = pstrdup(field);
 	value = object;
 	for (segment = strtok_r(path, ".", &saveptr); segment != NULL;
@@ -118,7 +147,8 @@ close_json_field(cJSON *object, const char *field)
 	{
 		if (cJSON_IsObject(value))
 			value = cJSON_GetObjectItemCaseSensitive(value, segment);
-		else if (cJSON_IsArray(value) && strspn(segment, "0123456789") == strlen(segment))
+		else if (cJSON_IsArray(value) && strlen(segment) <= 9 &&
+				 strspn(segment, "0123456789") == strlen(segment))
 			value = cJSON_GetArrayItem(value, atoi(segment));
 		else
 			value = NULL;
@@ -328,9 +358,19 @@ datum_to_json(Datum value, Oid typid)
 		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
 						  &elems, &nulls, &nelems);
 		node = cJSON_CreateArray();
-		for (i = 0; node != NULL && i < nelems; i++)
-			cJSON_AddItemToArray(node, nulls[i] ? cJSON_CreateNull() :
-								 datum_to_json(elems[i], elemtype));
+		/* the array is not in the body yet: free it if an element fails */
+		PG_TRY();
+		{
+			for (i = 0; node != NULL && i < nelems; i++)
+				cJSON_AddItemToArray(node, nulls[i] ? cJSON_CreateNull() :
+									 datum_to_json(elems[i], elemtype));
+		}
+		PG_CATCH();
+		{
+			cJSON_Delete(node);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		return node;
 	}
 	switch (typid)
@@ -449,6 +489,45 @@ typedef struct ConversionContext
 	const char *object_id;
 } ConversionContext;
 
+/* Longest part of an object id quoted in an error context. */
+#define MAX_QUOTED_ID 200
+
+/*
+ * printable_id
+ *		"id" as an error message may show it, without anything that could
+ *		raise an error while one is being reported: as it is if it is valid
+ *		in the database encoding (clipped to MAX_QUOTED_ID bytes), else in
+ *		ASCII with other bytes as \xNN.
+ */
+static char *
+printable_id(const char *id)
+{
+	size_t		len = strlen(id);
+	StringInfoData buf;
+	size_t		i;
+
+	if (GetDatabaseEncoding() == PG_UTF8 &&
+		pg_verify_mbstr(PG_UTF8, id, len, true))
+	{
+		if (len <= MAX_QUOTED_ID)
+			return (char *) id;
+		return psprintf("%.*s...", pg_mbcliplen(id, len, MAX_QUOTED_ID), id);
+	}
+	initStringInfo(&buf);
+	for (i = 0; i < len && buf.len < MAX_QUOTED_ID; i++)
+	{
+		unsigned char c = (unsigned char) id[i];
+
+		if (c >= 0x20 && c < 0x7F && c != '\\')
+			appendStringInfoChar(&buf, c);
+		else
+			appendStringInfo(&buf, "\\x%02X", c);
+	}
+	if (i < len)
+		appendStringInfoString(&buf, "...");
+	return buf.data;
+}
+
 static void
 conversion_error_callback(void *arg)
 {
@@ -457,7 +536,7 @@ conversion_error_callback(void *arg)
 	if (cc->colname != NULL)
 		errcontext("column \"%s\" of foreign table \"%s\", Close object \"%s\"",
 				   cc->colname, cc->relname,
-				   cc->object_id ? cc->object_id : "(no id)");
+				   cc->object_id ? printable_id(cc->object_id) : "(no id)");
 }
 
 /*
@@ -508,91 +587,128 @@ close_object_to_values(cJSON *object, CloseTableInfo *table, TupleDesc tupdesc,
 }
 
 /*
+ * is_jsonb_text
+ *		True if the "len" bytes at "text" are JSON that jsonb accepts: valid
+ *		UTF-8 without NULs, parsed by cJSON (which bounds the nesting depth)
+ *		and by PostgreSQL's own JSON parser (which is stricter about numbers
+ *		and refuses \u0000).  "*converted" gets the text in the database
+ *		encoding.
+ */
+static bool
+is_jsonb_text(const char *text, size_t len, char **converted)
+{
+	MemoryContext tmp;
+	MemoryContext old;
+	bool		ok;
+
+	if (!pg_verify_mbstr(PG_UTF8, text, len, true))
+		return false;
+	*converted = pg_any_to_server(text, len, PG_UTF8);
+	if (*converted == text)
+		*converted = pnstrdup(text, len);
+
+	tmp = AllocSetContextCreate(CurrentMemoryContext,
+								"closecrm_fdw json check",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+	ok = close_json_parse(text, len) != NULL &&
+		pg_parse_json(makeJsonLexContextCstringLen(*converted,
+												   strlen(*converted),
+												   GetDatabaseEncoding(),
+												   true),
+					  &nullSemAction) == JSON_SUCCESS;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	return ok;
+}
+
+/* error context of turning a response body into jsonb */
+static void
+jsonb_body_error_callback(void *arg)
+{
+	errcontext("converting a response body from Close to jsonb");
+}
+
+/*
  * close_text_to_jsonb
- *		jsonb of a response body: the parsed JSON when the body is valid JSON
- *		that jsonb can hold, else the body as a JSON string (invalid UTF-8
- *		sequences replaced by U+FFFD).
+ *		jsonb of a response body: the parsed JSON when the body is JSON that
+ *		jsonb can hold (a \u0000 escape read as U+FFFD), else the body as a
+ *		JSON string (invalid UTF-8 sequences and NULs replaced by U+FFFD).
  */
 Datum
 close_text_to_jsonb(const char *text, size_t len)
 {
 	StringInfoData buf;
-	StringInfoData str;
-	const char *p = text;
-	const char *end = text + len;
-	cJSON	   *parsed;
+	char	   *converted;
+	char	   *clean;
+	size_t		cleanlen;
 
-	if (pg_verify_mbstr(PG_UTF8, text, len, true) && memchr(text, '\0', len) == NULL &&
-		strstr(text, "\\u0000") == NULL)
+	/* jsonb cannot hold U+0000: read \u0000 as U+FFFD, as for the tables */
+	if (close_json_replace_nul_escapes(text, len, NULL) > 0)
 	{
-		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
-												  "closecrm_fdw json check",
-												  ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(tmp);
+		char	   *copy = palloc_extended(len + 1, MCXT_ALLOC_HUGE);
 
-		parsed = close_json_parse(text, len);
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(tmp);
-		if (parsed != NULL)
-			return DirectFunctionCall1(jsonb_in,
-									   CStringGetDatum(pg_any_to_server(pnstrdup(text, len),
-																		len, PG_UTF8)));
+		close_json_replace_nul_escapes(text, len, copy);
+		copy[len] = '\0';
+		text = copy;
+	}
+	if (is_jsonb_text(text, len, &converted))
+	{
+		ErrorContextCallback errcallback;
+		Datum		result;
+
+		/* numbers beyond numeric's range still fail: say where */
+		errcallback.callback = jsonb_body_error_callback;
+		errcallback.arg = NULL;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(converted));
+		error_context_stack = errcallback.previous;
+		return result;
 	}
 
-	/* not JSON: a JSON string of the valid characters */
-	initStringInfo(&str);
-	while (p < end)
-	{
-		int			l = pg_utf_mblen((const unsigned char *) p);
-
-		if (*p != '\0' && p + l <= end && pg_verify_mbstr(PG_UTF8, p, l, true))
-		{
-			appendBinaryStringInfo(&str, p, l);
-			p += l;
-		}
-		else
-		{
-			appendStringInfoString(&str, "\xEF\xBF\xBD");
-			p++;
-		}
-	}
+	/* not JSON: a JSON string of the text */
+	cleanlen = close_utf8_sanitize(text, len, NULL, false);
+	clean = palloc_extended(cleanlen + 1, MCXT_ALLOC_HUGE);
+	close_utf8_sanitize(text, len, clean, false);
 	initStringInfo(&buf);
-	escape_json(&buf, pg_any_to_server(str.data, str.len, PG_UTF8));
+	escape_json(&buf, pg_any_to_server(clean, cleanlen, PG_UTF8));
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
 /*
  * quote_body
- *		A response body fit for a message: valid UTF-8, at most
- *		MAX_QUOTED_BODY bytes, with control characters shown as spaces.
+ *		A response body fit for a message: valid UTF-8 (invalid bytes and
+ *		NULs shown as U+FFFD), at most MAX_QUOTED_BODY bytes of it, with
+ *		control characters shown as spaces, in the database encoding.
  */
 static char *
 quote_body(const char *body, size_t len)
 {
-	StringInfoData buf;
-	const char *p = body;
-	const char *end = body + Min(len, MAX_QUOTED_BODY);
+	size_t		quoted = Min(len, MAX_QUOTED_BODY);
+	char	   *buf = palloc(3 * quoted + 4);
+	size_t		n = close_utf8_sanitize(body, quoted, buf, true);
 
-	initStringInfo(&buf);
-	while (p < end)
-	{
-		int			l = pg_utf_mblen((const unsigned char *) p);
-
-		if (p + l <= end && (unsigned char) *p >= 0x20 &&
-			pg_verify_mbstr(PG_UTF8, p, l, true))
-		{
-			appendBinaryStringInfo(&buf, p, l);
-			p += l;
-		}
-		else
-		{
-			appendStringInfoChar(&buf, ' ');
-			p++;
-		}
-	}
 	if (len > MAX_QUOTED_BODY)
-		appendStringInfoString(&buf, "...");
-	return pg_any_to_server(buf.data, buf.len, PG_UTF8);
+		strcpy(buf + n, "...");
+	return pg_any_to_server(buf, strlen(buf), PG_UTF8);
+}
+
+/*
+ * append_json_print
+ *		Append the compact JSON text of "value" as cJSON prints it, bytes
+ *		unchecked (the caller quotes the result with quote_body).
+ */
+static void
+append_json_print(StringInfo buf, const cJSON *value)
+{
+	char	   *printed = cJSON_PrintUnformatted(value);
+
+	if (printed == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	appendStringInfoString(buf, printed);
+	cJSON_free(printed);
 }
 
 /*
@@ -649,6 +765,7 @@ close_error_text(const char *body, size_t len)
 	if (!cJSON_IsObject(root))
 		return quote_body(body, len);
 
+	/* Close's text is gathered as sent, and made valid once, at the end */
 	initStringInfo(&buf);
 	item = cJSON_GetObjectItemCaseSensitive(root, "error");
 	if (cJSON_IsString(item))
@@ -657,25 +774,34 @@ close_error_text(const char *body, size_t len)
 	{
 		cJSON	   *msg = cJSON_GetObjectItemCaseSensitive(item, "message");
 
-		appendStringInfoString(&buf, cJSON_IsString(msg) ? msg->valuestring :
-							   json_print(item));
+		if (cJSON_IsString(msg))
+			appendStringInfoString(&buf, msg->valuestring);
+		else
+			append_json_print(&buf, item);
 	}
 	item = cJSON_GetObjectItemCaseSensitive(root, "errors");
 	if (!cJSON_IsArray(item))
 		item = NULL;
 	cJSON_ArrayForEach(elem, item)
 	{
-		appendStringInfo(&buf, "%s%s", buf.len > 0 ? "; " : "",
-						 cJSON_IsString(elem) ? elem->valuestring : json_print(elem));
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		if (cJSON_IsString(elem))
+			appendStringInfoString(&buf, elem->valuestring);
+		else
+			append_json_print(&buf, elem);
 	}
 	item = cJSON_GetObjectItemCaseSensitive(root, "field-errors");
 	if (!cJSON_IsObject(item))
 		item = NULL;
 	cJSON_ArrayForEach(elem, item)
 	{
-		appendStringInfo(&buf, "%sfield \"%s\": %s", buf.len > 0 ? "; " : "",
-						 elem->string,
-						 cJSON_IsString(elem) ? elem->valuestring : json_print(elem));
+		appendStringInfo(&buf, "%sfield \"%s\": ", buf.len > 0 ? "; " : "",
+						 elem->string);
+		if (cJSON_IsString(elem))
+			appendStringInfoString(&buf, elem->valuestring);
+		else
+			append_json_print(&buf, elem);
 	}
 	if (buf.len == 0)
 		return quote_body(body, len);

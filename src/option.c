@@ -280,7 +280,9 @@ parse_number_option(const CloseOption *opt, const char *value)
 	d = strtod(value, &end);
 	while (*end == ' ')
 		end++;
+	/* plain decimal only: strtod also reads hex, "inf" and "nan" */
 	if (value[0] == '\0' || *end != '\0' || errno != 0 || isnan(d) ||
+		strspn(value, " +-.0123456789eE") != strlen(value) ||
 		(opt->kind == OPT_INTEGER && d != floor(d)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -289,13 +291,13 @@ parse_number_option(const CloseOption *opt, const char *value)
 				 errdetail("The option takes %s.",
 						   opt->kind == OPT_INTEGER ? "a whole number" :
 						   "a number of seconds"),
-				 errhint("Give a value from %g to %g.", opt->min, opt->max)));
+				 errhint("Give a value from %.15g to %.15g.", opt->min, opt->max)));
 	if (d < opt->min || d > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("value %s is out of range for option \"%s\"", value,
 						opt->name),
-				 errhint("Give a value from %g to %g.", opt->min, opt->max)));
+				 errhint("Give a value from %.15g to %.15g.", opt->min, opt->max)));
 	return d;
 }
 

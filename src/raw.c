@@ -206,9 +206,25 @@ find_server(const char *name)
 }
 
 /*
+ * header_text
+ *		A header name or value as text in the database encoding, invalid
+ *		UTF-8 replaced by U+FFFD.
+ */
+static char *
+header_text(const char *raw)
+{
+	size_t		len = strlen(raw);
+	char	   *clean = palloc(close_utf8_sanitize(raw, len, NULL, false) + 1);
+	size_t		n = close_utf8_sanitize(raw, len, clean, false);
+
+	return pg_any_to_server(clean, n, PG_UTF8);
+}
+
+/*
  * headers_to_jsonb
  *		The response's header lines as a jsonb object with lower-case names;
- *		repeated headers are joined with ", " as HTTP allows.
+ *		repeated headers are joined with ", " as HTTP allows.  Always an
+ *		object, whatever bytes the headers hold.
  */
 static Datum
 headers_to_jsonb(CloseRequest *req)
@@ -266,12 +282,13 @@ headers_to_jsonb(CloseRequest *req)
 	{
 		if (buf.len > 1)
 			appendStringInfoChar(&buf, ',');
-		escape_json(&buf, lfirst(ln));
+		escape_json(&buf, header_text(lfirst(ln)));
 		appendStringInfoChar(&buf, ':');
-		escape_json(&buf, lfirst(lv));
+		escape_json(&buf, header_text(lfirst(lv)));
 	}
 	appendStringInfoChar(&buf, '}');
-	return close_text_to_jsonb(buf.data, buf.len);
+	/* valid JSON by construction: whatever the header bytes, an object */
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
 /*

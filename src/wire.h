@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * wire.h
- *		  Parsers for what Close sends on the wire that need nothing from
- *		  PostgreSQL, so that a fuzzer can exercise them on their own.
+ *		  Parsers and sanitisers for what Close sends on the wire that need
+ *		  nothing from PostgreSQL, so that a fuzzer can exercise them on
+ *		  their own.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,5 +24,11 @@ typedef struct CloseRateLimit
 extern bool close_parse_ratelimit(const char *value, size_t len,
 								  CloseRateLimit *out);
 extern double close_parse_seconds(const char *value, size_t len);
+
+extern int	close_utf8_seqlen(const unsigned char *p, size_t avail);
+extern size_t close_utf8_sanitize(const char *in, size_t len, char *out,
+								  bool controls_to_space);
+extern size_t close_json_replace_nul_escapes(const char *text, size_t len,
+											 char *out);
 
 #endif							/* CLOSECRM_WIRE_H */
