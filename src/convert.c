@@ -603,21 +603,29 @@ is_jsonb_text(const char *text, size_t len, char **converted)
 
 	if (!pg_verify_mbstr(PG_UTF8, text, len, true))
 		return false;
-	*converted = pg_any_to_server(text, len, PG_UTF8);
-	if (*converted == text)
-		*converted = pnstrdup(text, len);
 
 	tmp = AllocSetContextCreate(CurrentMemoryContext,
 								"closecrm_fdw json check",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(tmp);
-	ok = close_json_parse(text, len) != NULL &&
-		pg_parse_json(makeJsonLexContextCstringLen(*converted,
-												   strlen(*converted),
-												   GetDatabaseEncoding(),
-												   true),
-					  &nullSemAction) == JSON_SUCCESS;
+	ok = close_json_parse(text, len) != NULL;
 	MemoryContextSwitchTo(old);
+	MemoryContextReset(tmp);
+	if (ok)
+	{
+		*converted = pg_any_to_server(text, len, PG_UTF8);
+		if (*converted == text)
+			*converted = pnstrdup(text, len);
+		old = MemoryContextSwitchTo(tmp);
+		ok = pg_parse_json(makeJsonLexContextCstringLen(*converted,
+														strlen(*converted),
+														GetDatabaseEncoding(),
+														true),
+						   &nullSemAction) == JSON_SUCCESS;
+		MemoryContextSwitchTo(old);
+		if (!ok)
+			pfree(*converted);
+	}
 	MemoryContextDelete(tmp);
 	return ok;
 }
@@ -638,7 +646,7 @@ jsonb_body_error_callback(void *arg)
 Datum
 close_text_to_jsonb(const char *text, size_t len)
 {
-	StringInfoData buf;
+	JsonbValue	string;
 	char	   *converted;
 	char	   *clean;
 	size_t		cleanlen;
@@ -667,13 +675,14 @@ close_text_to_jsonb(const char *text, size_t len)
 		return result;
 	}
 
-	/* not JSON: a JSON string of the text */
+	/* not JSON: a JSON string of the text, built directly (no escaping) */
 	cleanlen = close_utf8_sanitize(text, len, NULL, false);
 	clean = palloc_extended(cleanlen + 1, MCXT_ALLOC_HUGE);
 	close_utf8_sanitize(text, len, clean, false);
-	initStringInfo(&buf);
-	escape_json(&buf, pg_any_to_server(clean, cleanlen, PG_UTF8));
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	string.type = jbvString;
+	string.val.string.val = pg_any_to_server(clean, cleanlen, PG_UTF8);
+	string.val.string.len = strlen(string.val.string.val);
+	return JsonbPGetDatum(JsonbValueToJsonb(&string));
 }
 
 /*
