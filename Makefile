@@ -27,7 +27,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # cron needs pg_cron loaded with cron.database_name=contrib_regression and
 # cron.use_background_workers=on (test/lib.sh: CLOSECRM_PG_TEST_OPTS); readme
 # and cron run the README's SQL examples (tools/readme_sql.py).
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import engine upgrade readme cron
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import engine upgrade readme cron security badinput faults
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config
@@ -42,3 +42,16 @@ catalog:
 
 # every object depends on the shared header
 $(OBJS): src/closecrm_fdw.h src/wire.h
+
+# Hardening, not run by CI (each installs what it needs through test/lib.sh):
+# libFuzzer harnesses over the PostgreSQL-free parsers in src/wire.c, each run
+# for FUZZ_SECONDS (crashes are kept under test/fuzz/regressions/);
+# and the regression suites under valgrind memcheck.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash test/fuzz/run.sh $(FUZZ_SECONDS)
+
+valgrind:
+	bash test/valgrind.sh
+
+.PHONY: fuzz valgrind

@@ -10,6 +10,10 @@ CLOSECRM_TEST_PACKAGES="postgresql-15-cron debhelper postgresql-server-dev-all d
 # jobs in the suites' database as background workers (no password needed).
 CLOSECRM_PG_TEST_OPTS="-o shared_preload_libraries=pg_cron -o cron.database_name=contrib_regression -o cron.use_background_workers=on"
 
+# ... and only for `make fuzz` and `make valgrind` (not for CI).
+CLOSECRM_FUZZ_PACKAGES="clang-14 libclang-rt-14-dev libcjson-dev"
+CLOSECRM_VALGRIND_PACKAGES="valgrind"
+
 # ensure_packages [PACKAGE...]: install what is missing of the given packages
 # (default: CLOSECRM_PACKAGES), as root or through sudo.
 ensure_packages() {
@@ -93,4 +97,30 @@ stop_emulator() {
 	[ -n "${TLS_EMULATOR_PID:-}" ] && kill "$TLS_EMULATOR_PID" 2>/dev/null
 	wait "${TLS_EMULATOR_PID:-}" 2>/dev/null
 	TLS_EMULATOR_PID=""
+}
+
+# start_hostile DIR: start test/hostile_server.py (the answers the emulator
+# cannot script: raw bytes, resets, huge or compressed bodies, and a target
+# for redirects) on a free loopback port; sets HOSTILE_PORT and HOSTILE_PID.
+start_hostile() {
+	local dir=$1 i
+	rm -f "$dir/hostile.port"
+	python3 test/hostile_server.py --port 0 --port-file "$dir/hostile.port" \
+		> "$dir/hostile.log" 2>&1 &
+	HOSTILE_PID=$!
+	for i in $(seq 1 100); do
+		[ -s "$dir/hostile.port" ] && break
+		sleep 0.1
+	done
+	HOSTILE_PORT=$(cat "$dir/hostile.port" 2>/dev/null)
+	if [ -z "$HOSTILE_PORT" ]; then
+		echo "hostile server did not start:"; cat "$dir/hostile.log"
+		return 1
+	fi
+}
+
+stop_hostile() {
+	[ -n "${HOSTILE_PID:-}" ] && kill "$HOSTILE_PID" 2>/dev/null
+	wait "${HOSTILE_PID:-}" 2>/dev/null
+	HOSTILE_PID=""
 }

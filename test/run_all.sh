@@ -54,6 +54,8 @@ start_tls_emulator "$workdir"
 export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
 export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
 export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
+start_hostile "$workdir"
+export CLOSE_HOSTILE_URL="http://127.0.0.1:$HOSTILE_PORT"
 # shellcheck disable=SC2086
 pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS make installcheck > "$workdir/regress.log" 2>&1
 rc=$?
@@ -64,6 +66,19 @@ if [ $rc -ne 0 ]; then
 	# a run that failed before any suite reported still counts as a failure
 	grep -qE '\.\.\. (ok|FAILED)' "$workdir/regress.log" || { tail -n 40 "$workdir/regress.log"; failed=$((failed + 1)); }
 fi
+
+echo "== the API key in a server log at log_min_messages = debug5"
+bash test/security_log.sh "$workdir/seclog" > "$workdir/seclog.log" 2>&1
+grep -E '\.\.\. ' "$workdir/seclog.log" || tail -n 20 "$workdir/seclog.log"
+count "$workdir/seclog.log"
+grep -qE '\.\.\. (ok|FAILED)' "$workdir/seclog.log" || failed=$((failed + 1))
+stop_hostile
+
+echo "== fuzz regression inputs"
+bash test/fuzz/replay.sh "$workdir/fuzz" > "$workdir/fuzz.log" 2>&1
+grep -E '\.\.\. ' "$workdir/fuzz.log" || tail -n 20 "$workdir/fuzz.log"
+count "$workdir/fuzz.log"
+grep -qE '\.\.\. (ok|FAILED)' "$workdir/fuzz.log" || failed=$((failed + 1))
 
 # last, as it installs the package over the files make install put in place
 # (and puts those back when done)
