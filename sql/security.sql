@@ -129,9 +129,10 @@ ALTER SERVER sec OPTIONS (ADD max_response_size '1024');
 SELECT sec_try('too large', $$SELECT * FROM sec_lead WHERE id = 'lead_secbig'$$);
 ALTER SERVER sec OPTIONS (DROP max_response_size);
 SELECT emu_fault_clear();
--- the catalog function and the version
+-- the catalog function, the version and the request statistics
 SELECT sec_try('closecrm_objects', $$SELECT * FROM closecrm_objects()$$);
 SELECT sec_try('version', $$SELECT closecrm_fdw_version()$$);
+SELECT sec_try('stats', $$SELECT * FROM closecrm_fdw_stats()$$);
 
 -- What was captured: every case ran, none shows the key.
 SELECT label, summary FROM sec_seen ORDER BY label;
