@@ -7,7 +7,9 @@ cancelled statements (statement_timeout on a request that never comes back)
 through one connection, with one real 100 MB response body half-way, and,
 every SAMPLE_EVERY statements, runs "python3 bench/stability.py sample",
 which records the backend's resident memory, open file descriptors, sockets
-and TCP connections (from /proc).  "report" summarises the samples.
+(TCP ones, established or not; the others are libcurl's wake-up socket
+pairs, two per server used) and TCP connections (from /proc).  "report"
+summarises the samples.
 
     python3 bench/stability.py script N EMULATOR_URL HOSTILE_URL SAMPLES > s.sql
     python3 bench/stability.py sample          (from psql: \\! ...)
@@ -170,15 +172,17 @@ def sample():
     established = [c for c in conns if c[1] == "01"]
     with open(os.environ["STABILITY_SAMPLES"], "a", newline="") as f:
         csv.writer(f).writerow([n, label, rss, hwm, fds, len(inodes), len(established),
+                                len(conns) - len(established),
                                 ";".join(str(p) for p, _ in sorted(established))])
 
 
 def report(path, emulator_port):
     rows = list(csv.reader(open(path)))
-    print("%7s %-14s %9s %9s %5s %7s %11s" % ("stmts", "", "rss_kB", "peak_kB", "fds", "sockets", "tcp_to_emu"))
-    for n, label, rss, hwm, fds, socks, est, ports in rows:
+    print("%7s %-13s %8s %9s %4s %7s %7s %9s %10s" % ("stmts", "", "rss_kB", "peak_kB", "fds", "sockets",
+                                                     "tcp_est", "tcp_other", "est_to_emu"))
+    for n, label, rss, hwm, fds, socks, est, other, ports in rows:
         to_emu = sum(1 for p in ports.split(";") if p == str(emulator_port))
-        print("%7s %-14s %9s %9s %5s %7s %11d" % (n, label, rss, hwm, fds, socks, to_emu))
+        print("%7s %-13s %8s %9s %4s %7s %7s %9s %10d" % (n, label, rss, hwm, fds, socks, est, other, to_emu))
     plain = [r for r in rows if r[1] == "" and int(r[0]) >= 1000]
     if plain:
         rss = [int(r[2]) for r in plain]

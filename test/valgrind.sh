@@ -58,16 +58,23 @@ pg_virtualenv -t -v 15 -o "extension_destdir=$work/dest" bash -c '
 		--log-file="$work/vg/%p.log" \
 		/usr/lib/postgresql/15/bin/postgres -c config_file="$conf" \
 		> "$work/postmaster.log" 2>&1 &
+	# up, and really ours: the pid in postmaster.pid runs memcheck (another
+	# cluster could have taken the port while this one was down)
+	datadir=$(pg_lsclusters -h | awk "\$1 == 15 && \$2 == \"regress\" { print \$6 }")
+	up=false
 	for i in $(seq 1 300); do
-		pg_isready -q && break
+		pid=$(head -n 1 "$datadir/postmaster.pid" 2>/dev/null)
+		if [ -n "$pid" ] && readlink "/proc/$pid/exe" | grep -q memcheck && pg_isready -q; then
+			up=true
+			break
+		fi
 		sleep 1
 	done
-	pg_isready || { echo "postmaster under valgrind did not start"; cat "$work/postmaster.log"; exit 1; }
-	echo "postmaster under valgrind is up"
+	$up || { echo "postmaster under valgrind did not start"; cat "$work/postmaster.log"; exit 1; }
+	echo "postmaster under valgrind is up (pid $pid)"
 	make installcheck REGRESS="$suites" REGRESS_OPTS="--load-extension=closecrm_fdw --outputdir=$work/regress" \
 		> "$work/regress.log" 2>&1
 	grep -E "^(test|not ok|ok) |tests (passed|failed)" "$work/regress.log"
-	datadir=$(pg_lsclusters -h | awk "\$1 == 15 && \$2 == \"regress\" { print \$6 }")
 	$as_owner /usr/lib/postgresql/15/bin/pg_ctl -D "$datadir" stop -m fast -w -t 300
 ' bash "$work" "$suites"
 
