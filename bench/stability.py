@@ -22,6 +22,10 @@ import sys
 
 SAMPLE_EVERY = 500
 
+# PostgreSQL's own account of the backend's memory (not a counted statement)
+CONTEXTS = ("SELECT sum(total_bytes) AS ctx_bytes FROM pg_backend_memory_contexts \\gset\n"
+            "\\setenv STABILITY_CTX :ctx_bytes")
+
 LEADS = ["lead_0000000000000000000001", "lead_a%2Fb%3Fc%23d", "lead_%C3%BCn%C3%AFc%C3%B8d%C3%A9"]
 
 # Each entry: (kind, statements); every statement counts.
@@ -99,6 +103,7 @@ def script(n, emulator, hostile, samples):
     out = [setup(emulator, hostile)]
     out.append("\\setenv STABILITY_SAMPLES %s" % samples)
     out.append("\\setenv STABILITY_N 0")
+    out.append(CONTEXTS)
     out.append("\\! python3 bench/stability.py sample")
     count = 0
     i = 0
@@ -114,16 +119,20 @@ def script(n, emulator, hostile, samples):
             # one real 100 MB body: refused at the default 64 MB limit, then
             # accepted (as a JSON string) by a server that allows 200 MB
             out.append("\\setenv STABILITY_N %d" % count)
+            out.append(CONTEXTS)
             out.append("\\! python3 bench/stability.py sample before-100MB")
             out.append("SELECT close_raw('POST', '/script', '{\"body\": \"x\", \"repeat\": 100000000, \"times\": 2}', 'st_hostile_ctl') IS NOT NULL;")
             out.append("SELECT status FROM close_raw('GET', '/big/', NULL, 'st_hostile');")
             out.append("SELECT status, length(body #>> '{}') FROM close_raw('GET', '/big/', NULL, 'st_hostile_big');")
+            out.append(CONTEXTS)
             out.append("\\! python3 bench/stability.py sample after-100MB")
             count += 3
         if count // SAMPLE_EVERY != (count - len(stmts)) // SAMPLE_EVERY:
             out.append("\\setenv STABILITY_N %d" % count)
+            out.append(CONTEXTS)
             out.append("\\! python3 bench/stability.py sample")
     out.append("\\setenv STABILITY_N %d" % count)
+    out.append(CONTEXTS)
     out.append("\\! python3 bench/stability.py sample end")
     out.append("SELECT 1 AS alive;")
     print("\n".join(out))
@@ -171,24 +180,26 @@ def sample():
     conns = tcp_connections(pid, inodes)
     established = [c for c in conns if c[1] == "01"]
     with open(os.environ["STABILITY_SAMPLES"], "a", newline="") as f:
-        csv.writer(f).writerow([n, label, rss, hwm, fds, len(inodes), len(established),
+        csv.writer(f).writerow([n, label, rss, hwm, int(os.environ.get("STABILITY_CTX", "0")) // 1024,
+                                fds, len(inodes), len(established),
                                 len(conns) - len(established),
                                 ";".join(str(p) for p, _ in sorted(established))])
 
 
 def report(path, emulator_port):
     rows = list(csv.reader(open(path)))
-    print("%7s %-13s %8s %9s %4s %7s %7s %9s %10s" % ("stmts", "", "rss_kB", "peak_kB", "fds", "sockets",
-                                                     "tcp_est", "tcp_other", "est_to_emu"))
-    for n, label, rss, hwm, fds, socks, est, other, ports in rows:
+    print("%7s %-13s %8s %9s %8s %4s %7s %7s %9s %10s" % ("stmts", "", "rss_kB", "peak_kB", "ctx_kB", "fds",
+                                                          "sockets", "tcp_est", "tcp_other", "est_to_emu"))
+    for n, label, rss, hwm, ctx, fds, socks, est, other, ports in rows:
         to_emu = sum(1 for p in ports.split(";") if p == str(emulator_port))
-        print("%7s %-13s %8s %9s %4s %7s %7s %9s %10d" % (n, label, rss, hwm, fds, socks, est, other, to_emu))
+        print("%7s %-13s %8s %9s %8s %4s %7s %7s %9s %10d" % (n, label, rss, hwm, ctx, fds, socks, est, other, to_emu))
     plain = [r for r in rows if r[1] == "" and int(r[0]) >= 1000]
     if plain:
         rss = [int(r[2]) for r in plain]
-        fds = [int(r[4]) for r in plain]
-        print("after 1000 statements: RSS %d..%d kB (first %d, last %d), fds %d..%d"
-              % (min(rss), max(rss), rss[0], rss[-1], min(fds), max(fds)))
+        ctx = [int(r[4]) for r in plain]
+        fds = [int(r[5]) for r in plain]
+        print("after 1000 statements: RSS %d..%d kB (first %d, last %d), memory contexts %d..%d kB, fds %d..%d"
+              % (min(rss), max(rss), rss[0], rss[-1], min(ctx), max(ctx), min(fds), max(fds)))
 
 
 if __name__ == "__main__":
