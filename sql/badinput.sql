@@ -42,6 +42,10 @@ CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url 'http://lo
 CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url 'http://[::ffff:10.0.0.1]/api/v1');
 CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url 'https://api.close.com:99999/api/v1');
 CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url E'https://api.close.com/api/v1\n');
+-- a proxy is an http(s) URL
+CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (proxy 'socks5://127.0.0.1:1080');
+CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (proxy 'proxy.example.com:3128');
+CREATE SERVER bad FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (proxy '');
 -- user mappings, tables and columns
 CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (api_key 'k', updatable 'false');
 CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (api_key 'k', api_key 'k2');

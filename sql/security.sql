@@ -329,6 +329,25 @@ RESET ROLE;
 -- each request carried a key the emulator knows
 SELECT r->>'raw_path' AS raw_path, r->>'auth' AS auth FROM sec_emu_log() r;
 SELECT emu_clear();
+-- requests go through a proxy only if a superuser names one: not a server's
+-- (non-superuser) owner, who cannot name a CA file either
+CREATE ROLE regress_sec_owner;
+GRANT USAGE ON FOREIGN DATA WRAPPER closecrm_fdw TO regress_sec_owner;
+SET ROLE regress_sec_owner;
+CREATE SERVER sec_owned FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url :'api_url');
+ALTER SERVER sec_owned OPTIONS (ADD proxy :'hostile_root');
+ALTER SERVER sec_owned OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+ALTER SERVER sec_owned OPTIONS (SET base_url 'http://10.0.0.1/api/v1');
+RESET ROLE;
+SELECT hostile_reset();
+CREATE SERVER sec_proxied FOREIGN DATA WRAPPER closecrm_fdw
+  OPTIONS (base_url :'api_url', proxy :'hostile_root', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER sec_proxied OPTIONS (api_key 'test_key_alpha');
+SELECT status, body FROM close_raw('GET', '/me/', NULL, 'sec_proxied');
+SELECT r->>'method' AS method, r->>'path' LIKE 'http://127.0.0.1:%/api/v1/me/' AS via_proxy,
+       r->>'authorization' AS authorization
+  FROM hostile_requests() r;
+SELECT count(*) AS requests_at_emulator FROM sec_emu_log();
 
 ------------------------------------------------------------------------------
 -- The server log of this session holds no key, but did get everything.
@@ -346,9 +365,9 @@ RESET log_min_error_statement;
 
 -- clean up
 SET client_min_messages = warning;
-DROP OWNED BY regress_sec_alice, regress_sec_bob, regress_sec_carol CASCADE;
-DROP ROLE regress_sec_alice, regress_sec_bob, regress_sec_carol;
-DROP SERVER sec, sec_pub, sec_hostile, sec_hostile_ctl CASCADE;
+DROP OWNED BY regress_sec_alice, regress_sec_bob, regress_sec_carol, regress_sec_owner CASCADE;
+DROP ROLE regress_sec_alice, regress_sec_bob, regress_sec_carol, regress_sec_owner;
+DROP SERVER sec, sec_pub, sec_proxied, sec_hostile, sec_hostile_ctl CASCADE;
 DROP FOREIGN TABLE sec_emu_lead, sec_emu_contact;
 DROP TABLE sec_seen, sec_ids;
 DROP FUNCTION canary(), sec_try(text, text), sec_emu_log(), hostile_reset(), hostile_requests();

@@ -9,9 +9,9 @@
 #   bash test/proxy_env.sh [OUTDIR]
 #
 # Needs CLOSE_EMULATOR_URL and CLOSE_HOSTILE_URL; PG_VIRTUALENV_OPTS as in
-# test/security_log.sh.  Not in test/run_all.sh yet: it fails until
-# src/http.c stops libcurl from reading proxies from the environment
-# (CURLOPT_PROXY "" or CURLOPT_NOPROXY "*"; see the hardening report).
+# test/security_log.sh.  (Before src/http.c set CURLOPT_PROXY, libcurl took
+# the proxy from the environment and this failed: both requests, each with
+# its Authorization header, went to the "proxy".)
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d /tmp/closecrm_proxy.XXXXXX)}

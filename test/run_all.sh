@@ -72,6 +72,12 @@ bash test/security_log.sh "$workdir/seclog" > "$workdir/seclog.log" 2>&1
 grep -E '\.\.\. ' "$workdir/seclog.log" || tail -n 20 "$workdir/seclog.log"
 count "$workdir/seclog.log"
 grep -qE '\.\.\. (ok|FAILED)' "$workdir/seclog.log" || failed=$((failed + 1))
+
+echo "== no proxy from the server's environment gets the API key"
+bash test/proxy_env.sh "$workdir/proxy" > "$workdir/proxy.log" 2>&1
+grep -E '\.\.\. |reached the proxy' "$workdir/proxy.log" || tail -n 20 "$workdir/proxy.log"
+count "$workdir/proxy.log"
+grep -qE '\.\.\. (ok|FAILED)' "$workdir/proxy.log" || failed=$((failed + 1))
 stop_hostile
 
 echo "== fuzz regression inputs"
