@@ -42,7 +42,8 @@ export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
 export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
 export CLOSE_HOSTILE_URL="http://127.0.0.1:$HOSTILE_PORT"
 
-pg_virtualenv -t -v 15 -o "extension_destdir=$work/dest" bash -c '
+# shellcheck disable=SC2086
+pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" bash -c '
 	work=$1
 	suites=$2
 	conf=$PG_CLUSTER_CONF_ROOT/15/regress/postgresql.conf
