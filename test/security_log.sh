@@ -23,7 +23,7 @@ pg_virtualenv -t -v 15 ${PG_VIRTUALENV_OPTS:-} \
 	bash -c '
 		out=$1
 		make -s installcheck REGRESS="setup security" \
-			REGRESS_OPTS="--load-extension=closecrm_fdw --outputdir=$out" > "$out/regress.log" 2>&1
+			REGRESS_OPTS="--load-extension=closecrm_fdw --dbname=contrib_regression --outputdir=$out" > "$out/regress.log" 2>&1
 		echo "regress exit $?" >> "$out/regress.log"
 		log=$(pg_lsclusters -h | awk "\$1 == 15 && \$2 == \"regress\" { print \$NF }")
 		cp "$log" "$out/server.log"

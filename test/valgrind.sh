@@ -73,7 +73,7 @@ pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" 
 	done
 	$up || { echo "postmaster under valgrind did not start"; cat "$work/postmaster.log"; exit 1; }
 	echo "postmaster under valgrind is up (pid $pid)"
-	make installcheck REGRESS="$suites" REGRESS_OPTS="--load-extension=closecrm_fdw --outputdir=$work/regress" \
+	make installcheck REGRESS="$suites" REGRESS_OPTS="--load-extension=closecrm_fdw --dbname=contrib_regression --outputdir=$work/regress" \
 		> "$work/regress.log" 2>&1
 	grep -E "^(test|not ok|ok) |tests (passed|failed)" "$work/regress.log"
 	$as_owner /usr/lib/postgresql/15/bin/pg_ctl -D "$datadir" stop -m fast -w -t 300

@@ -33,7 +33,8 @@ for path, rec in records:
     head = rec[0]
     if not (re.search(r"Invalid|uninitialised|Uninitialised|definitely lost|Mismatched|overlap|free\(\)|Syscall param", head)):
         continue
-    kinds[head.split(" of size")[0][:60]] = kinds.get(head.split(" of size")[0][:60], 0) + 1
+    kind = re.sub(r" in loss record .*| of size \d+", "", head)[:70]
+    kinds[kind] = kinds.get(kind, 0) + 1
     if any(ours.search(l) for l in rec):
         attributable.append((path, rec))
 print("valgrind: %d process logs, %d error/leak records in all, %d through closecrm_fdw"
