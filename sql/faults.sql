@@ -186,8 +186,9 @@ SELECT id, display_name FROM flt_hostile_lead WHERE id = 'lead_00000000000000000
 SELECT close_raw('POST', '/script', '{"times": -1, "body_hex": "7b226964223a226c6561645f78222c22646973706c61795f6e616d65223a2241636d65ff227d"}', 'flt_hostile_ctl') IS NOT NULL AS scripted;
 SELECT * FROM flt_hostile_lead WHERE id = 'lead_x';
 SELECT close_raw('POST', '/reset', NULL, 'flt_hostile_ctl') IS NOT NULL AS reset;
-SELECT close_raw('POST', '/script', '{"times": -1, "body_hex": "7b226964223a226c6561645fff0a227d"}', 'flt_hostile_ctl') IS NOT NULL AS scripted;
-SELECT id FROM flt_hostile_lead WHERE id = 'lead_x';
+-- (a listing row's id with invalid UTF-8: the context shows it escaped)
+SELECT close_raw('POST', '/script', '{"times": -1, "body_hex": "7b2264617461223a205b7b226964223a20226c6561645fff0a227d5d2c20226861735f6d6f7265223a2066616c73657d"}', 'flt_hostile_ctl') IS NOT NULL AS scripted;
+SELECT id FROM flt_hostile_lead;
 SELECT close_raw('POST', '/reset', NULL, 'flt_hostile_ctl') IS NOT NULL AS reset;
 SELECT close_raw('POST', '/script', '{"times": -1, "status": 403, "body_hex": "7b226572726f72223a7b226d657373616765223a224e6fff00742068657265227d7d"}', 'flt_hostile_ctl') IS NOT NULL AS scripted;
 SELECT id FROM flt_hostile_lead WHERE id = 'lead_x';
@@ -200,6 +201,14 @@ SELECT id FROM flt_hostile_lead WHERE id = 'lead_x';
 SELECT close_raw('POST', '/reset', NULL, 'flt_hostile_ctl') IS NOT NULL AS reset;
 SELECT emu_fault('{"path": "/api/v1/lead/lead_0000000000000000000001/", "status": 200, "times": -1, "body": "{\"id\": \"lead_0000000000000000000001\", \"custom.cf_lead_number\": \"1,250\"}"}');
 SELECT employees FROM flt_lead WHERE id = 'lead_0000000000000000000001';
+SELECT emu_fault_clear();
+-- a lookup answered with an object that is not the one asked for (no id,
+-- another id): an ERROR, never zero rows
+SELECT emu_fault('{"method": "GET", "path": "/api/v1/lead/lead_0000000000000000000001/", "status": 200, "times": -1, "body": "{\"display_name\": \"Not a lead\"}"}');
+SELECT count(*) FROM flt_lead WHERE id = 'lead_0000000000000000000001';
+SELECT emu_fault_clear();
+SELECT emu_fault('{"method": "GET", "path": "/api/v1/lead/lead_0000000000000000000001/", "status": 200, "times": -1, "body": "{\"id\": \"lead_0000000000000000000002\", \"display_name\": \"Another lead\"}"}');
+SELECT count(*) FROM flt_lead WHERE id = 'lead_0000000000000000000001';
 SELECT emu_fault_clear();
 
 -- the session is fine, and so is the emulator
