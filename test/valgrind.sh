@@ -50,22 +50,26 @@ pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" 
 	owner=$(stat -c %U "$conf")
 	as_owner=""
 	[ "$(id -u)" -eq 0 ] && as_owner="runuser -u $owner --"
-	# the same cluster, its postmaster now under valgrind
+	# the same cluster, its postmaster now under valgrind, on a port of its
+	# own (other clusters on this machine take the next free one from 5432)
 	pg_ctlcluster 15 regress stop
+	PGPORT=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])")
+	export PGPORT
 	$as_owner valgrind --quiet --trace-children=yes --track-origins=yes \
 		--read-var-info=yes --num-callers=40 --error-limit=no \
 		--leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 		--suppressions="$work/valgrind.supp" --gen-suppressions=all \
 		--log-file="$work/vg/%p.log" \
-		/usr/lib/postgresql/15/bin/postgres -c config_file="$conf" \
+		/usr/lib/postgresql/15/bin/postgres -c config_file="$conf" -c port="$PGPORT" \
 		> "$work/postmaster.log" 2>&1 &
-	# up, and really ours: the pid in postmaster.pid runs memcheck (another
-	# cluster could have taken the port while this one was down)
+	# up, and really ours: its postmaster.pid names a process running
+	# memcheck, and the server on the port has our data directory
 	datadir=$(pg_lsclusters -h | awk "\$1 == 15 && \$2 == \"regress\" { print \$6 }")
 	up=false
 	for i in $(seq 1 300); do
 		pid=$(head -n 1 "$datadir/postmaster.pid" 2>/dev/null)
-		if [ -n "$pid" ] && readlink "/proc/$pid/exe" | grep -q memcheck && pg_isready -q; then
+		if [ -n "$pid" ] && readlink "/proc/$pid/exe" | grep -q memcheck && pg_isready -q &&
+			[ "$(psql -X -At -c "SHOW data_directory" 2>/dev/null)" = "$datadir" ]; then
 			up=true
 			break
 		fi
