@@ -211,6 +211,8 @@ extern void close_object_to_values(struct cJSON *object, CloseTableInfo *table,
 								   Datum *values, bool *nulls);
 extern Datum close_text_to_jsonb(const char *text, size_t len);
 extern char *close_datum_text(Datum value, Oid typid);
+extern void close_array_elements(Datum value, Oid *elemtype, Datum **elems,
+								 bool **nulls, int *nelems);
 extern char *close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc,
 								  Datum *values, bool *isnull, List *attnums,
 								  bool nulls_as_null,

@@ -330,6 +330,26 @@ close_datum_text(Datum value, Oid typid)
 }
 
 /*
+ * close_array_elements
+ *		The elements of array Datum "value": their type, values, null flags
+ *		and number.
+ */
+void
+close_array_elements(Datum value, Oid *elemtype, Datum **elems, bool **nulls,
+					 int *nelems)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	*elemtype = ARR_ELEMTYPE(arr);
+	get_typlenbyvalalign(*elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, *elemtype, typlen, typbyval, typalign,
+					  elems, nulls, nelems);
+}
+
+/*
  * datum_to_json
  *		A new cJSON node for a Datum of type "typid": numbers and json stay
  *		as their text (no precision lost), booleans become true/false,
@@ -345,18 +365,12 @@ datum_to_json(Datum value, Oid typid)
 
 	if (OidIsValid(elemtype) && get_typlen(typid) == -1)
 	{
-		ArrayType  *arr = DatumGetArrayTypeP(value);
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
 		int			i;
 
-		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
-						  &elems, &nulls, &nelems);
+		close_array_elements(value, &elemtype, &elems, &nulls, &nelems);
 		node = cJSON_CreateArray();
 		/* the array is not in the body yet: free it if an element fails */
 		PG_TRY();

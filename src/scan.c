@@ -145,19 +145,13 @@ close_eval_ids(List *id_exprs, bool id_is_array, ExprContext *econtext)
 	}
 	else
 	{
-		ArrayType  *arr = DatumGetArrayTypeP(value);
-		Oid			elemtype = ARR_ELEMTYPE(arr);
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
+		Oid			elemtype;
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
 		int			i;
 
-		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
-						  &elems, &nulls, &nelems);
+		close_array_elements(value, &elemtype, &elems, &nulls, &nelems);
 		for (i = 0; i < nelems; i++)
 		{
 			char	   *id;

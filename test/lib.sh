@@ -47,23 +47,34 @@ build_and_install() {
 	$sudo make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 }
 
+# start_server DIR NAME SCRIPT [ARGS...]: start test/SCRIPT (a server that
+# takes --port 0 --port-file) on a free loopback port, logging to
+# DIR/NAME.log; sets SERVER_PORT and SERVER_PID, or prints the log and
+# fails if it does not come up within 10 s.
+start_server() {
+	local dir=$1 name=$2 script=$3 i
+	shift 3
+	rm -f "$dir/$name.port"
+	python3 "test/$script" --port 0 --port-file "$dir/$name.port" "$@" \
+		> "$dir/$name.log" 2>&1 &
+	SERVER_PID=$!
+	for i in $(seq 1 100); do
+		[ -s "$dir/$name.port" ] && break
+		sleep 0.1
+	done
+	SERVER_PORT=$(cat "$dir/$name.port" 2>/dev/null)
+	if [ -z "$SERVER_PORT" ]; then
+		echo "$name did not start:"; cat "$dir/$name.log"
+		return 1
+	fi
+}
+
 # start_emulator DIR: start the Close emulator on a free loopback port;
 # sets EMULATOR_PORT and EMULATOR_PID.
 start_emulator() {
-	local dir=$1 i
-	rm -f "$dir/emulator.port"
-	python3 test/close_emulator.py --port 0 --port-file "$dir/emulator.port" \
-		> "$dir/emulator.log" 2>&1 &
-	EMULATOR_PID=$!
-	for i in $(seq 1 100); do
-		[ -s "$dir/emulator.port" ] && break
-		sleep 0.1
-	done
-	EMULATOR_PORT=$(cat "$dir/emulator.port" 2>/dev/null)
-	if [ -z "$EMULATOR_PORT" ]; then
-		echo "emulator did not start:"; cat "$dir/emulator.log"
-		return 1
-	fi
+	start_server "$1" emulator close_emulator.py || return 1
+	EMULATOR_PORT=$SERVER_PORT
+	EMULATOR_PID=$SERVER_PID
 }
 
 # start_tls_emulator DIR: a second emulator serving HTTPS with a throwaway
@@ -71,23 +82,16 @@ start_emulator() {
 # TLS_EMULATOR_PID and TLS_EMULATOR_CA (the certificate, readable by the
 # postgres server process).
 start_tls_emulator() {
-	local dir=$1 i
+	local dir=$1
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 		-keyout "$dir/tls-key.pem" -out "$dir/tls-cert.pem" >/dev/null 2>&1 || return 1
 	chmod 644 "$dir/tls-cert.pem" "$dir/tls-key.pem"
-	rm -f "$dir/emulator-tls.port"
-	python3 test/close_emulator.py --port 0 --port-file "$dir/emulator-tls.port" \
-		--tls-cert "$dir/tls-cert.pem" --tls-key "$dir/tls-key.pem" \
-		> "$dir/emulator-tls.log" 2>&1 &
-	TLS_EMULATOR_PID=$!
-	for i in $(seq 1 100); do
-		[ -s "$dir/emulator-tls.port" ] && break
-		sleep 0.1
-	done
-	TLS_EMULATOR_PORT=$(cat "$dir/emulator-tls.port" 2>/dev/null)
+	start_server "$dir" emulator-tls close_emulator.py \
+		--tls-cert "$dir/tls-cert.pem" --tls-key "$dir/tls-key.pem" || return 1
+	TLS_EMULATOR_PORT=$SERVER_PORT
+	TLS_EMULATOR_PID=$SERVER_PID
 	TLS_EMULATOR_CA="$dir/tls-cert.pem"
-	[ -n "$TLS_EMULATOR_PORT" ] || { echo "TLS emulator did not start:"; cat "$dir/emulator-tls.log"; return 1; }
 }
 
 stop_emulator() {
@@ -103,20 +107,9 @@ stop_emulator() {
 # cannot script: raw bytes, resets, huge or compressed bodies, and a target
 # for redirects) on a free loopback port; sets HOSTILE_PORT and HOSTILE_PID.
 start_hostile() {
-	local dir=$1 i
-	rm -f "$dir/hostile.port"
-	python3 test/hostile_server.py --port 0 --port-file "$dir/hostile.port" \
-		> "$dir/hostile.log" 2>&1 &
-	HOSTILE_PID=$!
-	for i in $(seq 1 100); do
-		[ -s "$dir/hostile.port" ] && break
-		sleep 0.1
-	done
-	HOSTILE_PORT=$(cat "$dir/hostile.port" 2>/dev/null)
-	if [ -z "$HOSTILE_PORT" ]; then
-		echo "hostile server did not start:"; cat "$dir/hostile.log"
-		return 1
-	fi
+	start_server "$1" hostile hostile_server.py || return 1
+	HOSTILE_PORT=$SERVER_PORT
+	HOSTILE_PID=$SERVER_PID
 }
 
 stop_hostile() {
