@@ -654,7 +654,7 @@ close_response_header(CloseRequest *req, const char *name)
 void
 close_report_transport_error(CloseConnection *conn, CloseRequest *req)
 {
-	if (strstr(req->transport_error, "max_response_size") != NULL)
+	if (req->too_large)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("response to %s %s is too large", req->method, req->path),
