@@ -18,7 +18,8 @@ OBJS = \
 
 EXTENSION = closecrm_fdw
 # every released version's full script, and the update scripts between them
-DATA = closecrm_fdw--0.1.0.sql closecrm_fdw--0.2.0.sql closecrm_fdw--0.1.0--0.2.0.sql
+DATA = closecrm_fdw--0.1.0.sql closecrm_fdw--0.2.0.sql closecrm_fdw--0.3.0.sql \
+	closecrm_fdw--0.1.0--0.2.0.sql closecrm_fdw--0.2.0--0.3.0.sql
 PGFILEDESC = "closecrm_fdw - foreign-data wrapper for the Close CRM API"
 
 SHLIB_LINK = -lcurl -lcjson

@@ -18,7 +18,7 @@
 #include "utils/timestamp.h"
 #include "wire.h"
 
-#define CLOSECRM_FDW_VERSION "0.2.0"
+#define CLOSECRM_FDW_VERSION "0.3.0"
 
 /* ---------- in catalog.c / catalog_data.c ---------- */
 

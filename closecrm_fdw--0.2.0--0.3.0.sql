@@ -1,0 +1,9 @@
+/* closecrm_fdw--0.2.0--0.3.0.sql: ALTER EXTENSION closecrm_fdw UPDATE from 0.2.0 */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION closecrm_fdw UPDATE TO '0.3.0'" to load this file. \quit
+
+-- 0.3.0 keeps every object of 0.2.0 and adds or changes the ones below.
+-- Each change goes here as the same statements as in closecrm_fdw--0.3.0.sql,
+-- so that an updated installation ends up with exactly the objects of a
+-- fresh one (sql/upgrade.sql checks that).
