@@ -56,3 +56,9 @@ valgrind:
 	bash test/valgrind.sh
 
 .PHONY: fuzz valgrind
+
+# the suites, for test/lib.sh's run_suites
+print-regress:
+	@echo $(REGRESS)
+
+.PHONY: print-regress

@@ -33,8 +33,8 @@ SELECT emu_reset();
 SELECT emu_fault(jsonb_build_object('method', 'GET', 'path', '/api/v1/lead/' || :'some_lead' || '/', 'delay', 30, 'times', -1));
 \set pgpass ''
 \set pghost ''
-\getenv pgpass PGPASSWORD
-\getenv pghost PGHOST
+\set pgpass `echo "$PGPASSWORD"`
+\set pghost `echo "$PGHOST"`
 SELECT dblink_connect('victim', format('dbname=%s user=%s port=%s host=%s password=%s',
   current_database(), current_user, current_setting('port'),
   coalesce(nullif(:'pghost', ''), 'localhost'), :'pgpass'));

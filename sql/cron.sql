@@ -6,7 +6,7 @@
 -- cron.use_background_workers = on (test/run_all.sh does), so jobs run as
 -- this role, with its user mapping, without a password.
 \set VERBOSITY default
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 \set api_key test_key_alpha
 SELECT emu_reset();

@@ -1,7 +1,7 @@
 -- The HTTP engine: read-ahead, rate limits, connection cache, response
 -- size bound, TLS, and the counters of closecrm_fdw_stats().
 \set VERBOSITY default
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 SELECT emu_reset();
 SELECT closecrm_fdw_stats_reset();
@@ -90,8 +90,8 @@ SELECT status FROM close_raw('GET', '/lead/', NULL, 'emu_small');
 DROP SERVER emu_small CASCADE;
 
 -- HTTPS: verified against ca_file (superuser only), refused without it
-\getenv tls_root CLOSE_EMULATOR_TLS_URL
-\getenv tls_ca CLOSE_EMULATOR_CA
+\set tls_root `echo "$CLOSE_EMULATOR_TLS_URL"`
+\set tls_ca `echo "$CLOSE_EMULATOR_CA"`
 \set tls_url :tls_root '/api/v1'
 CREATE SERVER emu_tls FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'tls_url', ca_file :'tls_ca', max_retries '0');

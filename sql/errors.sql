@@ -1,5 +1,5 @@
 -- HTTP errors become ERRORs with a SQLSTATE, Close's text in DETAIL, a HINT.
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 \set VERBOSITY default
 \set SHOW_CONTEXT never

@@ -3,8 +3,8 @@
 -- backend stays up, nothing waits much beyond the timeout option.
 -- Faults come from the emulator's faults API, and from test/hostile_server.py
 -- (CLOSE_HOSTILE_URL) for bytes the emulator cannot send.
-\getenv emulator_root CLOSE_EMULATOR_URL
-\getenv hostile_root CLOSE_HOSTILE_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
+\set hostile_root `echo "$CLOSE_HOSTILE_URL"`
 \set api_url :emulator_root '/api/v1'
 \set hostile_api :hostile_root '/api/v1'
 \set hostile_ctl :hostile_root '/_hostile'

@@ -2,7 +2,7 @@
 -- typed columns, custom field columns read from Close at import time, only
 -- the definitions the selected tables need, and nothing created on error.
 \set VERBOSITY default
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';

@@ -15,8 +15,8 @@ SELECT 'acct-' || n, o->>'id'
 ANALYZE accounts;
 
 -- a join on a child collection's lead_id: one small filtered listing per lead
-EXPLAIN (VERBOSE, COSTS OFF)
-SELECT a.account, c.name FROM accounts a JOIN contact c ON c.lead_id = a.close_lead;
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
+SELECT a.account, c.name FROM accounts a JOIN contact c ON c.lead_id = a.close_lead$$);
 SELECT count(*) FROM accounts a JOIN contact c ON c.lead_id = a.close_lead;
 SELECT count(*) AS requests, count(*) FILTER (WHERE query LIKE '%lead_id=%') AS filtered,
        count(DISTINCT query) AS distinct_requests FROM emu_requests();
@@ -27,10 +27,10 @@ SELECT (SELECT count(*) FROM accounts a JOIN contact c ON c.lead_id = a.close_le
 SELECT emu_clear();
 
 -- lookups and child listings in one plan
-EXPLAIN (VERBOSE, COSTS OFF)
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
 SELECT a.account, l.display_name, count(t.id) AS tasks
   FROM accounts a JOIN lead l ON l.id = a.close_lead LEFT JOIN task t ON t.lead_id = l.id
- GROUP BY 1, 2;
+ GROUP BY 1, 2$$);
 SELECT count(*) FROM (
 SELECT a.account, l.display_name, count(t.id) AS tasks
   FROM accounts a JOIN lead l ON l.id = a.close_lead LEFT JOIN task t ON t.lead_id = l.id
@@ -68,21 +68,21 @@ SELECT 'acct-' || row_number() OVER () AS account, o->>'id' AS close_lead
   FROM (SELECT o FROM emu_objects('lead') o LIMIT 12) s;
 INSERT INTO many_accounts VALUES ('acct-none', 'lead_missing'), ('acct-null', NULL);
 ANALYZE many_accounts;
-EXPLAIN (VERBOSE, COSTS OFF)
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
 SELECT a.account, l.display_name FROM many_accounts a JOIN lead l ON l.id = a.close_lead
- WHERE a.account <> 'acct-3';
+ WHERE a.account <> 'acct-3'$$);
 SELECT close_raw('POST', '/config', '{"latency_ms": 100}', 'emu_control') IS NOT NULL AS slow;
 SELECT count(*) FROM many_accounts a JOIN lead l ON l.id = a.close_lead WHERE a.account <> 'acct-3';
 SELECT count(*) AS requests, count(*) FILTER (WHERE status = 404) AS missing,
        emu_max_overlap() > 1 AS overlapped FROM emu_requests();
 SELECT emu_reset();
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT count(*) FROM many_accounts a LEFT JOIN lead l ON l.id = a.close_lead;
+SELECT * FROM explain_stable('ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF', $$
+SELECT count(*) FROM many_accounts a LEFT JOIN lead l ON l.id = a.close_lead$$);
 DROP TABLE many_accounts;
 SELECT emu_reset();
 
 -- max_concurrency 1: one at a time
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 CREATE SERVER emu_serial FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_concurrency '1');

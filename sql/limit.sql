@@ -54,7 +54,7 @@ SELECT query FROM emu_requests();
 SELECT emu_clear();
 
 -- EXPLAIN ANALYZE shows what was sent
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT count(*) FROM lead;
+SELECT * FROM explain_stable('ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF', $$
+SELECT count(*) FROM lead$$);
 
 DROP FOREIGN TABLE lead, opportunity;

@@ -19,7 +19,7 @@ SELECT method, query FROM emu_requests();
 SELECT emu_clear();
 
 -- a smaller page_size means more, smaller pages
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 CREATE SERVER emu_small FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', page_size '40');

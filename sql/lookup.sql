@@ -98,8 +98,8 @@ INSERT INTO local_signups VALUES
   ('x@example.com', 'lead_ünïcødé'),
   ('nobody@example.com', 'lead_missing');
 ANALYZE local_signups;
-EXPLAIN (VERBOSE, COSTS OFF)
-SELECT s.email, l.display_name FROM local_signups s JOIN lead l ON l.id = s.lead_id;
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
+SELECT s.email, l.display_name FROM local_signups s JOIN lead l ON l.id = s.lead_id$$);
 SELECT s.email, l.display_name FROM local_signups s JOIN lead l ON l.id = s.lead_id ORDER BY 1;
 SELECT s.email, l.display_name FROM local_signups s LEFT JOIN lead l ON l.id = s.lead_id ORDER BY 1;
 SELECT s.email, l.name FROM local_signups s, LATERAL (SELECT name FROM lead WHERE id = s.lead_id) l ORDER BY 1;

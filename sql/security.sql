@@ -2,8 +2,8 @@
 -- log at debug5); requests stay under base_url; roles use only what they
 -- were given.  Needs the emulator (CLOSE_EMULATOR_URL) and
 -- test/hostile_server.py (CLOSE_HOSTILE_URL), as test/run_all.sh starts them.
-\getenv emulator_root CLOSE_EMULATOR_URL
-\getenv hostile_root CLOSE_HOSTILE_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
+\set hostile_root `echo "$CLOSE_HOSTILE_URL"`
 \set api_url :emulator_root '/api/v1'
 \set hostile_api :hostile_root '/api/v1'
 \set hostile_ctl :hostile_root '/_hostile'

@@ -1,6 +1,6 @@
 -- Shared setup for the suites: a server on the Close emulator, a second
 -- server on the emulator's control API, and helpers to read its request log.
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 \set control_url :emulator_root '/_emulator'
 
@@ -39,6 +39,11 @@ CREATE FUNCTION emu_fault_clear() RETURNS void LANGUAGE sql AS
 $$ SELECT close_raw('DELETE', '/faults', NULL, 'emu_control') $$;
 CREATE FUNCTION emu_objects(collection text) RETURNS SETOF jsonb LANGUAGE sql AS
 $$ SELECT jsonb_array_elements((close_raw('GET', '/objects/' || collection, NULL, 'emu_control')).body) $$;
+-- EXPLAIN printed the same on every PostgreSQL version (for EXPLAIN ANALYZE
+-- and plans with joins)
+\set ECHO none
+\i test/explain_stable.sql
+\set ECHO all
 
 SELECT emu_reset();
 SELECT count(*) > 0 AS emulator_up FROM emu_objects('lead');

@@ -5,7 +5,7 @@
 -- comparison is generic, so it holds as objects are added to both the full
 -- script and the update script.  Each install gets a database of its own.
 \set VERBOSITY default
-\getenv emulator_root CLOSE_EMULATOR_URL
+\set emulator_root `echo "$CLOSE_EMULATOR_URL"`
 \set api_url :emulator_root '/api/v1'
 SELECT current_database() AS home_db \gset
 

@@ -17,6 +17,7 @@
 #include "commands/explain.h"
 #include "utils/timestamp.h"
 #include "wire.h"
+#include "compat.h"
 
 #define CLOSECRM_FDW_VERSION "0.3.0"
 

@@ -631,7 +631,7 @@ is_jsonb_text(const char *text, size_t len, char **converted)
 		if (*converted == text)
 			*converted = pnstrdup(text, len);
 		old = MemoryContextSwitchTo(tmp);
-		ok = pg_parse_json(makeJsonLexContextCstringLen(*converted,
+		ok = pg_parse_json(close_json_lex_context(*converted,
 														strlen(*converted),
 														GetDatabaseEncoding(),
 														true),

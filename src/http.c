@@ -22,7 +22,6 @@
 #include <math.h>
 
 #include "closecrm_fdw.h"
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -457,7 +456,7 @@ finish_request(CloseConnection *conn, CloseRequest *req, CURLcode result)
 		/* jittered exponential backoff: 250 ms, 500 ms, 1 s, ... */
 		long		base = Min(250L << Min(req->attempts - 1, 10), MAX_BACKOFF_MS);
 
-		delay_ms = base / 2 + (long) (pg_prng_double(&pg_global_prng_state) * base / 2);
+		delay_ms = base / 2 + (long) (close_random_fraction() * base / 2);
 	}
 	return delay_ms;
 }

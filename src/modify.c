@@ -335,19 +335,6 @@ closePlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 }
 
 /*
- * result_user
- *		The role whose user mapping a modification of range table entry
- *		"rtindex" uses.
- */
-static Oid
-result_user(EState *estate, Index rtindex)
-{
-	RangeTblEntry *rte = exec_rt_fetch(rtindex, estate);
-
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-}
-
-/*
  * closeBeginForeignModify
  *		Set up for sending one request per row; find the junk columns
  *		carrying each row's id (and whole row).
@@ -368,7 +355,7 @@ closeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	fmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
-										 result_user(estate, rinfo->ri_RangeTableIndex));
+										 close_result_rel_user(rinfo, estate));
 	if (fmstate->operation != CMD_INSERT)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
@@ -404,9 +391,7 @@ closeBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	fmstate->relname = RelationGetRelationName(rel);
 	fmstate->operation = CMD_INSERT;
 	fmstate->target_attrs = insert_target_attrs(rel, fmstate->table);
-	/* a routed partition may have no range table entry of its own */
-	userid = rinfo->ri_RangeTableIndex > 0 ?
-		result_user(estate, rinfo->ri_RangeTableIndex) : GetUserId();
+	userid = close_result_rel_user(rinfo, estate);
 	fmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
 										 userid);
 	fmstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -864,7 +849,7 @@ closeBeginDirectModify(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	dmstate->conn = close_get_connection(GetForeignTable(RelationGetRelid(rel))->serverid,
-										 result_user(estate, fsplan->resultRelation));
+										 close_scan_user(fsplan, fsplan->resultRelation, estate));
 	dmstate->id_state = ExecInitExpr(linitial(fsplan->fdw_exprs), (PlanState *) node);
 	dmstate->value_states = ExecInitExprList(list_delete_first(list_copy(fsplan->fdw_exprs)),
 											 (PlanState *) node);

@@ -309,7 +309,7 @@ add_param_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
 		return;
 	param_info = get_baserel_parampathinfo(root, baserel, required_outer);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, rows,
+			 close_create_foreignscan_path(root, baserel, NULL, rows,
 									 CLOSE_REQUEST_COST,
 									 CLOSE_REQUEST_COST * requests + cpu_tuple_cost * rows,
 									 NIL, param_info->ppi_req_outer, NULL, NIL));
@@ -367,7 +367,7 @@ pushable_order(RelOptInfo *baserel, List *pathkeys)
 			pk->pk_opfamily != get_opclass_family(GetDefaultOpClass(coltype, BTREE_AM_OID)))
 			return NULL;
 		appendStringInfo(&buf, "%s%s%s", buf.len > 0 ? "," : "",
-						 pk->pk_strategy == BTGreaterStrategyNumber ? "-" : "",
+						 close_pathkey_descending(pk) ? "-" : "",
 						 field);
 	}
 	return buf.data;
@@ -394,7 +394,7 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		total = CLOSE_REQUEST_COST * ceil(CLOSE_DEFAULT_LIST_ROWS / fpinfo->page_size);
 	total += cpu_tuple_cost * baserel->rows;
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+			 close_create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup, total, NIL,
 									 baserel->lateral_relids, NULL, NIL));
 
@@ -405,7 +405,7 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 		if (order != NULL)
 			add_path(baserel, (Path *)
-					 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+					 close_create_foreignscan_path(root, baserel, NULL, baserel->rows,
 											 startup, total + 1, root->query_pathkeys,
 											 baserel->lateral_relids, NULL,
 											 list_make1(makeString(order))));

@@ -189,7 +189,6 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
 	CloseScanState *fsstate;
-	RangeTblEntry *rte;
 	Oid			userid;
 	List	   *retrieved;
 	ListCell   *lc;
@@ -230,8 +229,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 		!(fsstate->table->object->ops & CLOSE_OP_GET))
 		close_report_no_lookup(fsstate->table->object);
 
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	userid = close_scan_user(fsplan, fsplan->scan.scanrelid, estate);
 	fsstate->conn = close_get_connection(
 										 GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation))->serverid,
 										 userid);

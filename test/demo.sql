@@ -3,9 +3,9 @@
 \set QUIET on
 \pset null '(null)'
 \pset footer off
-\getenv base_url DEMO_BASE_URL
-\getenv target DEMO_TARGET
-\getenv api_key CLOSE_API_KEY
+\set base_url `echo "$DEMO_BASE_URL"`
+\set target `echo "$DEMO_TARGET"`
+\set api_key `echo "$CLOSE_API_KEY"`
 SELECT :'target' = 'emulator' AS on_emulator \gset
 \set ECHO queries
 

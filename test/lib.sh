@@ -10,6 +10,18 @@ CLOSECRM_TEST_PACKAGES="postgresql-15-cron debhelper postgresql-server-dev-all d
 # jobs in the suites' database as background workers (no password needed).
 CLOSECRM_PG_TEST_OPTS="-o shared_preload_libraries=pg_cron -o cron.database_name=contrib_regression -o cron.use_background_workers=on"
 
+# Other PostgreSQL versions (test/pg_build.sh): built from Debian's source
+# packages, found in these releases' deb-src, with these tools, and cached
+# (one directory per version) between runs on the same machine.
+CLOSECRM_PG_CACHE=${CLOSECRM_PG_CACHE:-/var/cache/closecrm-pg}
+CLOSECRM_PG_SOURCE_SUITES="trixie forky sid"
+CLOSECRM_PG_BUILD_PACKAGES="gcc make bison flex perl pkg-config dpkg-dev"
+# ... and the ones CI runs every suite on, after 15 (Debian 12's own), and
+# those it only compiles against (test/compile_check.sh: their source is not
+# served here).
+CLOSECRM_CI_OTHER_VERSIONS="18"
+CLOSECRM_CI_COMPILE_VERSIONS="14 16 17"
+
 # ... and only for `make fuzz` and `make valgrind` (not for CI).
 CLOSECRM_FUZZ_PACKAGES="clang-14 libclang-rt-14-dev libcjson-dev"
 CLOSECRM_VALGRIND_PACKAGES="valgrind"
@@ -29,11 +41,12 @@ ensure_packages() {
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# build_and_install: compile warning-free and install into PostgreSQL 15.
+# build_and_install [VERSION]: compile warning-free and install into
+# PostgreSQL VERSION (default 15; exports its PG_CONFIG).
 build_and_install() {
-	local sudo=""
+	local sudo="" version=${1:-15}
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
-	export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	export PG_CONFIG=/usr/lib/postgresql/$version/bin/pg_config
 	make -s clean >/dev/null 2>&1
 	if ! make -s 2> /tmp/closecrm_fdw_build.log; then
 		cat /tmp/closecrm_fdw_build.log
@@ -45,6 +58,29 @@ build_and_install() {
 		return 1
 	fi
 	$sudo make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# run_suites VERSION LOG [SUITE...]: run the named pg_regress suites (default:
+# the Makefile's REGRESS) against the extension installed in PostgreSQL
+# VERSION, in a throwaway cluster with pg_cron loaded (the emulators must be
+# running: CLOSE_EMULATOR_URL and the others); pg_regress's output goes to
+# LOG.  Without pg_cron for that version the cron suite is left out, with a
+# line saying so.  Returns pg_regress's status.
+run_suites() {
+	local version=$1 log=$2 suites opts=$CLOSECRM_PG_TEST_OPTS
+	shift 2
+	suites=${*:-$(make -s -f Makefile print-regress)}
+	if [ ! -f "$(/usr/lib/postgresql/$version/bin/pg_config --pkglibdir)/pg_cron.so" ]; then
+		opts=""
+		if [[ " $suites " == *" cron "* ]]; then
+			suites=$(echo " $suites " | sed 's/ cron / /')
+			echo "test cron ... skipped: no pg_cron for PostgreSQL $version"
+		fi
+	fi
+	# shellcheck disable=SC2086
+	pg_virtualenv -t -v "$version" $opts \
+		make installcheck PG_CONFIG="/usr/lib/postgresql/$version/bin/pg_config" \
+		REGRESS="$suites" > "$log" 2>&1
 }
 
 # start_server DIR NAME SCRIPT [ARGS...]: start test/SCRIPT (a server that
@@ -116,4 +152,17 @@ stop_hostile() {
 	[ -n "${HOSTILE_PID:-}" ] && kill "$HOSTILE_PID" 2>/dev/null
 	wait "${HOSTILE_PID:-}" 2>/dev/null
 	HOSTILE_PID=""
+}
+
+# start_test_servers DIR: the emulator, the TLS emulator and the hostile
+# server, with the variables the suites read them from (CLOSE_EMULATOR_URL,
+# CLOSE_EMULATOR_TLS_URL, CLOSE_EMULATOR_CA, CLOSE_HOSTILE_URL) exported.
+start_test_servers() {
+	start_emulator "$1" || return 1
+	start_tls_emulator "$1" || return 1
+	start_hostile "$1" || return 1
+	export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
+	export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
+	export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
+	export CLOSE_HOSTILE_URL="http://127.0.0.1:$HOSTILE_PORT"
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The Debian package, tested as a user would use it: builds it with
 # dpkg-buildpackage (debian/, pg_buildext) in a copy of the tree, so the
-# working tree is left alone; checks its name, version, dependencies and
-# files; installs it with dpkg -i; creates the extension from it (fresh, and
-# 0.1.0 updated to the current version) and runs a few pg_regress suites
-# against it with make installcheck (PGXS: the installed extension is what
-# is tested), then removes it and puts back the working tree's build
-# (make install), which the other suites test.
+# working tree is left alone, for every version of debian/pgversions
+# installed here; checks the name, version, dependencies and files of 15's
+# and the files of the others'; installs 15's with dpkg -i; creates the
+# extension from it (fresh, and 0.1.0 updated to the current version) and
+# runs a few pg_regress suites against it with make installcheck (PGXS: the
+# installed extension is what is tested), then removes it and puts back the
+# working tree's build for 15 (build_and_install), which the other suites
+# test.
 #
 #   bash test/package.sh WORKDIR     (run by test/run_all.sh, with the
 #                                      emulator running: CLOSE_EMULATOR_URL)
@@ -47,6 +49,11 @@ else
 	make -s -C "$src" clean >/dev/null 2>&1
 fi
 
+# the versions debian/rules builds for: those of debian/pgversions installed
+pg_versions=$(for v in $(grep -v '^#' debian/pgversions); do
+	[ -x "/usr/lib/postgresql/$v/bin/pg_config" ] && echo "$v"; done)
+echo "PostgreSQL versions here: $pg_versions" >> "$log"
+
 # 1. build: source and binary packages
 (cd "$src" && dpkg-buildpackage -us -uc) >> "$log" 2>&1
 result "dpkg-buildpackage -us -uc" $? || exit 1
@@ -54,6 +61,16 @@ result "dpkg-buildpackage -us -uc" $? || exit 1
 version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$src/closecrm_fdw.control")
 deb=$(ls "$work"/src/postgresql-15-closecrm-fdw_*_*.deb 2>/dev/null | head -n 1)
 echo "built: ${deb:-nothing}; default_version $version" >> "$log"
+
+# the same version and license everywhere the package and PGXN read them
+{
+	python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m["version"], m["license"])' \
+		"$src/META.json" | tee -a "$log" | grep -qx "$version postgresql" &&
+	dpkg-parsechangelog -l "$src/debian/changelog" -S Version | grep -qx "$version" &&
+	grep -q "^License: PostgreSQL$" "$src/debian/copyright" &&
+	cmp -s "$src/LICENSE" LICENSE
+} >> "$log" 2>&1
+result "version $version and the PostgreSQL License in META.json, debian/" $?
 
 # 2. what the package is: name, version (= default_version), dependencies
 {
@@ -66,16 +83,26 @@ echo "built: ${deb:-nothing}; default_version $version" >> "$log"
 } >> "$log" 2>&1
 result "name, version $version and dependencies" $? || exit 1
 
-# 3. its files: the library, the control file and every versioned script
-dpkg-deb -c "$deb" | awk '{print $NF}' > "$work/contents"
-missing=0
-for f in usr/lib/postgresql/15/lib/closecrm_fdw.so \
-		 usr/share/postgresql/15/extension/closecrm_fdw.control \
-		 $(cd "$src" && ls closecrm_fdw--*.sql | sed 's|^|usr/share/postgresql/15/extension/|') \
-		 usr/share/doc/postgresql-15-closecrm-fdw/copyright; do
-	grep -qx "./$f" "$work/contents" || { echo "missing from the package: $f" >> "$log"; missing=1; }
+# 3. a package per version, with its files: the library, the control file
+# and every versioned script (only 15's can be installed: the others depend
+# on a postgresql-VERSION package Debian 12 does not have)
+for v in $pg_versions; do
+	vdeb=$(ls "$work"/src/postgresql-$v-closecrm-fdw_*_*.deb 2>/dev/null | head -n 1)
+	missing=0
+	if [ -z "$vdeb" ]; then
+		echo "no package postgresql-$v-closecrm-fdw" >> "$log"
+		missing=1
+	else
+		dpkg-deb -c "$vdeb" | awk '{print $NF}' > "$work/contents-$v"
+		for f in usr/lib/postgresql/$v/lib/closecrm_fdw.so \
+				 usr/share/postgresql/$v/extension/closecrm_fdw.control \
+				 $(cd "$src" && ls closecrm_fdw--*.sql | sed "s|^|usr/share/postgresql/$v/extension/|") \
+				 usr/share/doc/postgresql-$v-closecrm-fdw/copyright; do
+			grep -qx "./$f" "$work/contents-$v" || { echo "missing from the package: $f" >> "$log"; missing=1; }
+		done
+	fi
+	result "postgresql-$v-closecrm-fdw: files at PostgreSQL $v's paths" $missing
 done
-result "files at PostgreSQL 15's paths" $missing
 
 # 4. install it
 was_installed=0
@@ -118,6 +145,6 @@ fi
 if [ $was_installed -eq 0 ]; then
 	$sudo dpkg -r postgresql-15-closecrm-fdw >> "$log" 2>&1
 fi
-$sudo make -s install PG_CONFIG="$PG_CONFIG" >> "$log" 2>&1 &&
+build_and_install 15 >> "$log" 2>&1 &&
 	cmp -s closecrm_fdw.so /usr/lib/postgresql/15/lib/closecrm_fdw.so
 result "working tree's build reinstalled" $?

@@ -34,13 +34,7 @@ make -s install DESTDIR="$work/dest" > /dev/null || exit 1
 chmod -R a+rX "$work/dest"
 cp test/valgrind.supp "$work/valgrind.supp"
 
-start_emulator "$work" || exit 1
-start_tls_emulator "$work" || exit 1
-start_hostile "$work" || exit 1
-export CLOSE_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
-export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
-export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
-export CLOSE_HOSTILE_URL="http://127.0.0.1:$HOSTILE_PORT"
+start_test_servers "$work" || exit 1
 
 # shellcheck disable=SC2086
 pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" bash -c '

@@ -6,12 +6,16 @@ regression suites run them (sql/readme.sql: all of them but the pg_cron
 section, in a fresh database; sql/cron.sql: the pg_cron section) against the
 Close emulator, so that each example is known to work and its output is
 compared like any other test.  Two substitutions point the examples at the
-emulator instead of Close, and nothing else is changed:
+emulator instead of Close, and a third makes EXPLAIN print the same on every
+PostgreSQL version; nothing else is changed:
 
   CREATE SERVER close FOREIGN DATA WRAPPER closecrm_fdw;
       gets OPTIONS (base_url :'api_url')     (psql variable: the emulator)
   'api_XXXXXXXX'                             (the README's placeholder key)
       becomes :'api_key'                     (psql variable: a test key)
+  EXPLAIN (OPTIONS) QUERY;
+      becomes SELECT * FROM explain_stable('OPTIONS', $$QUERY$$);
+                                             (test/explain_stable.sql)
 
 A block right after a line "<!-- not run: REASON -->" is left out.
 
@@ -36,6 +40,15 @@ SUBSTITUTIONS = [
      "CREATE SERVER close FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url :'api_url');"),
     ("'api_XXXXXXXX'", ":'api_key'"),
 ]
+
+# an EXPLAIN statement: its options, if any, and its query
+EXPLAIN = re.compile(r"^EXPLAIN(?: \(([^)]*)\))?\s+(.*?);[ \t]*$", re.M | re.S)
+
+
+def stable_explains(sql):
+    """sql with every EXPLAIN run through explain_stable()."""
+    return EXPLAIN.sub(lambda m: "SELECT * FROM explain_stable('%s', $$\n%s$$);"
+                       % (m.group(1) or "", m.group(2)), sql)
 
 
 def blocks(text):
@@ -85,6 +98,7 @@ def main():
             continue
         for old, new in SUBSTITUTIONS:
             sql = sql.replace(old, new)
+        sql = stable_explains(sql)
         out.append("-- README.md, %s\n%s\n" % (section, sql))
     if not out:
         sys.exit("readme_sql: no SQL examples selected")
