@@ -19,6 +19,7 @@
 #include "catalog/pg_foreign_server.h"
 #include "commands/explain.h"
 #include "common/jsonapi.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
@@ -44,10 +45,6 @@
 #include "funcapi.h"
 #include "nodes/value.h"
 #include "utils/tuplestore.h"
-#endif
-
-#if PG_VERSION_NUM >= 160000
-#include "executor/executor.h"
 #endif
 
 /*
