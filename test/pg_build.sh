@@ -98,8 +98,11 @@ fetch() {
 	$sudo tar -xf "$orig" -C "$dir" && echo "$dir/$top"
 }
 
-srcdir=$(fetch "postgresql-$version" "$cache/src") ||
+listed=$(apt-cache "${apt_opts[@]}" showsrc "postgresql-$version" 2>/dev/null | sed -n 's/^Version: //p' | xargs)
+[ -n "$listed" ] ||
 	skip "Debian's registry has no source package postgresql-$version (suites: $CLOSECRM_PG_SOURCE_SUITES)"
+srcdir=$(fetch "postgresql-$version" "$cache/src") ||
+	skip "Debian's registry lists postgresql-$version ($listed) but serves none of its source files here"
 echo "building $(basename "$srcdir") into $root" | tee -a "$log"
 
 # Debian's layout (bin/lib under /usr/lib/postgresql/VERSION, data files
