@@ -41,6 +41,9 @@ from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote
 
+import emulator_generate
+import emulator_search
+
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -220,6 +223,7 @@ DEFAULT_CONFIG = {
     "ascii_json": False,
     "max_url_length": 0,
     "log_limit": 100000,
+    "search": emulator_search.DEFAULT_CONFIG,
 }
 
 
@@ -1658,6 +1662,8 @@ class Api:
         segs = inner.split("/")
         if segs == ["me"]:
             return ("me",) if trailing else ("redirect",)
+        if segs == ["data", "search"]:
+            return ("search",) if trailing else ("redirect",)
         for n in range(len(segs), 0, -1):
             name = "/".join(segs[:n])
             coll = self.colls.get(name)
@@ -2438,20 +2444,9 @@ class Handler(BaseHTTPRequestHandler):
                     '<h1>Redirecting...</h1>\n<p>You should be redirected automatically to the target URL: '
                     '<a href="%s">%s</a>. If not, click the link.\n' % (loc, loc)).encode()
             return 301, html, [("Location", loc)]
-        if route[0] == "me":
-            # GET /me/: the user behind the API key (not a catalog collection).
-            group = "%s /me/" % eff_method
-            entry["group"] = group
-            if eff_method != "GET":
-                return self.finish_error(st, key, group, ApiError(
-                    405, {"error": METHOD_NOT_ALLOWED_TEXT}, [("Allow", "GET, OPTIONS")]))
-            if auth != "basic-ok":
-                return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT}))
-            ok, limit, remaining, reset = st.rate_check(key, group)
-            rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
-            if not ok:
-                return self.rate_limited(st, group, limit, reset, rl_header)
-            return 200, self.me(st, key), [rl_header]
+        if route[0] in ("me", "search"):
+            return self.outside_catalog(st, entry, route[0], eff_method, auth, key, ctype,
+                                        body_ok, parsed_body)
         coll = route[1]
         if route[0] == "collection":
             group = "%s /%s/" % (eff_method, coll.name)
@@ -2467,24 +2462,13 @@ class Handler(BaseHTTPRequestHandler):
             err = ApiError(405, {"error": METHOD_NOT_ALLOWED_TEXT},
                            [("Allow", ", ".join(allow + ["OPTIONS"] if allow else ["OPTIONS"]))])
             return self.finish_error(st, key, group, err)
-        if auth != "basic-ok":
-            return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT}))
-        ok, limit, remaining, reset = st.rate_check(key, group)
-        rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
-        if not ok:
-            return self.rate_limited(st, group, limit, reset, rl_header)
-        users = list(st.objs.get("user", {}).keys())
-        user_id = users[st.keys.index(key) % len(users)] if users else None
+        refusal, rl_header = self.admit(st, key, auth, group)
+        if refusal:
+            return refusal
+        user_id = self.user_for_key(st, key)
         try:
             if op in ("create", "update"):
-                if not ctype or ctype.split(";")[0].strip().lower() != "application/json":
-                    raise ApiError(415, {"error": UNSUPPORTED_MEDIA_TEXT})
-                if not body_ok:
-                    raise ApiError(400, {"errors": ["The request body is not valid JSON."],
-                                         "field-errors": {}})
-                if not isinstance(parsed_body, dict):
-                    raise ApiError(400, {"errors": ["The request body must be a JSON object."],
-                                         "field-errors": {}})
+                self.require_json_object(ctype, body_ok, parsed_body)
             if op == "list":
                 if eff_method != method:
                     # POST + X-HTTP-Method-Override: GET: filters in {"_params": {...}}
@@ -2513,6 +2497,58 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as e:
             return e.status, e.body, [rl_header] + e.headers
         return status, out, [rl_header] + headers
+
+    def outside_catalog(self, st, entry, kind, method, auth, key, ctype, body_ok, parsed_body):
+        """GET /me/ (the user behind the API key) and POST /data/search/ (Close's
+        Advanced Filtering, emulator_search.py): 405, 401 and the rate limit as
+        on catalog routes, each its own endpoint group, then the answer."""
+        name, allowed = {"me": ("me", "GET"), "search": ("data/search", "POST")}[kind]
+        group = "%s /%s/" % (method, name)
+        entry["group"] = group
+        if method != allowed:
+            return self.finish_error(st, key, group, ApiError(
+                405, {"error": METHOD_NOT_ALLOWED_TEXT}, [("Allow", allowed + ", OPTIONS")]))
+        refusal, rl_header = self.admit(st, key, auth, group)
+        if refusal:
+            return refusal
+        if kind == "me":
+            return 200, self.me(st, key), [rl_header]
+        try:
+            self.require_json_object(ctype, body_ok, parsed_body)
+            status, out = self.server.search.handle(parsed_body, self.headers,
+                                                    self.user_for_key(st, key), entry)
+        except ApiError as e:
+            return e.status, e.body, [rl_header] + e.headers
+        return status, out, [rl_header]
+
+    def admit(self, st, key, auth, group):
+        """(refusal, RateLimit header): the 401 or 429 response a request to
+        group gets before its operation runs (else None), and the header."""
+        if auth != "basic-ok":
+            return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT})), None
+        ok, limit, remaining, reset = st.rate_check(key, group)
+        rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
+        if not ok:
+            return self.rate_limited(st, group, limit, reset, rl_header), rl_header
+        return None, rl_header
+
+    @staticmethod
+    def require_json_object(ctype, body_ok, parsed_body):
+        """415 unless the body is labelled JSON, 400 unless it is a JSON object."""
+        if not ctype or ctype.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, {"error": UNSUPPORTED_MEDIA_TEXT})
+        if not body_ok:
+            raise ApiError(400, {"errors": ["The request body is not valid JSON."],
+                                 "field-errors": {}})
+        if not isinstance(parsed_body, dict):
+            raise ApiError(400, {"errors": ["The request body must be a JSON object."],
+                                 "field-errors": {}})
+
+    @staticmethod
+    def user_for_key(st, key):
+        """The user behind an API key (keys map to users in order)."""
+        users = list(st.objs.get("user", {}).keys())
+        return users[st.keys.index(key) % len(users)] if users else None
 
     def cached_get(self, st, api, coll, oid, params):
         """GET by id, serialized once per object version (the JSON encoding
@@ -2626,6 +2662,8 @@ class Handler(BaseHTTPRequestHandler):
                 return reply(out)
             if sub == "/wellknown" and method == "GET":
                 return reply(st.wellknown)
+            if sub == "/generate" and method == "POST":
+                return reply(emulator_generate.generate(st, parsed() or {}, sys.modules[__name__]))
             if sub.startswith("/objects/"):
                 name = unquote(sub[len("/objects/"):])
                 if name not in st.objs:
@@ -2675,6 +2713,9 @@ class Handler(BaseHTTPRequestHandler):
                     cfg = parsed()
                     if not isinstance(cfg, dict):
                         raise ApiError(400, {"error": "config must be a JSON object"})
+                    problem = emulator_search.config_problem(cfg["search"]) if "search" in cfg else None
+                    if problem:
+                        raise ApiError(400, {"error": problem})
                     with st.lock:
                         for k, v in cfg.items():
                             if isinstance(v, dict) and isinstance(st.config.get(k), dict):
@@ -2697,6 +2738,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, addr, state, tls_ctx=None, verbose=False):
         self.state = state
         self.api = Api(state)
+        self.search = emulator_search.Search(state, self.api, sys.modules[__name__])
         self.tls_ctx = tls_ctx
         self.scheme = "https" if tls_ctx else "http"
         self.verbose = verbose
