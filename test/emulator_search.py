@@ -328,7 +328,9 @@ class Compiler:
             return lambda ot, o: not inner(ot, o)
         return pred
 
+    # node_<type>(n, path): the predicate of one node type (Invalid on bad input).
     def children(self, n, path):
+        """Predicates of an and/or node's `queries`."""
         qs = n.get("queries")
         if not isinstance(qs, list):
             self.fail(path + ".queries", "must be a list of queries")
@@ -338,7 +340,13 @@ class Compiler:
         preds = self.children(n, path)
         if len(preds) == 1:
             return preds[0]
-        return lambda ot, o: all(p(ot, o) for p in preds)
+
+        def every(ot, o):
+            for p in preds:
+                if not p(ot, o):
+                    return False
+            return True
+        return every
 
     def node_or(self, n, path):
         qs = n.get("queries")
@@ -352,9 +360,9 @@ class Compiler:
             return lambda ot, o: o.get("id") in wanted
         return lambda ot, o: any(p(ot, o) for p in preds)
 
-    def object_type(self, value, path, results_only=False):
-        allowed = RESULT_TYPES if results_only else OBJECT_TYPES
-        if not isinstance(value, str) or value not in allowed:
+    def object_type(self, value, path):
+        """value, if it names a result or part object type."""
+        if not isinstance(value, str) or value not in OBJECT_TYPES:
             self.fail(path, "unknown object type %s" % json.dumps(value))
         return value
 
@@ -521,12 +529,14 @@ class Compiler:
         instant = self.s.instant
         req = self.req
 
+        def inside(x):
+            us = instant(x, req)
+            return us is not None and (lo is None or us >= lo) and (hi is None or us < hi)
+
         def test(v):
-            for x in scalars_in(v):
-                us = instant(x, req)
-                if us is not None and (lo is None or us >= lo) and (hi is None or us < hi):
-                    return True
-            return False
+            if isinstance(v, str):
+                return inside(v)
+            return any(inside(x) for x in scalars_in(v))
         return test
 
     def cond_exists(self, c, path, fr):
