@@ -61,6 +61,9 @@ typedef struct CloseObjectDef
 	int			max_limit;		/* largest _limit Close accepts; 0 unknown */
 	bool		fields_param;	/* list accepts _fields */
 	bool		order_by;		/* list accepts _order_by */
+	bool		get_fields_param;	/* GET /{obj}/{id}/ accepts _fields */
+	bool		custom_selectors;	/* Close documents "custom.cf_..." entries
+									 * in this object's _fields */
 	const char *const *required_filters;	/* "a|b" = one of a, b */
 	const char *const *filters; /* list query parameters */
 	const char *const *sort_fields; /* fields _order_by sorts by like SQL */

@@ -49,6 +49,13 @@ SORT_FIELDS_DOCUMENTED = {
     "task": ["date", "date_created"],
 }
 
+# Collections whose _fields accepts "custom.cf_..." selectors, per Close's
+# docs: only leads document them ("_fields=custom" returns every custom field,
+# "custom.cf_xxx" selects some; research notes 5.1, ADVANCED_FILTERING.md
+# section 4).  Elsewhere such a selector may be ignored and the values lost,
+# so this stays conservative.
+CUSTOM_SELECTORS_DOCUMENTED = {"lead"}
+
 # Collections whose list uses a cursor instead of _skip (NOTES.md: the event
 # log pages with _cursor/cursor_next and does not support _skip, even though
 # the document lists a _skip parameter for it).
@@ -249,6 +256,13 @@ def non_null_fields(spec, get_op, list_op, names):
     return out
 
 
+def query_params(op):
+    """Names of an operation's query parameters (none without the operation)."""
+    if not op:
+        return []
+    return [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"]
+
+
 def is_list(spec, op):
     schema = json_schema_of(spec, op)
     props = schema.get("properties", {})
@@ -300,12 +314,10 @@ def build(spec):
         paging = "none"
         max_limit = 0
         if list_op:
-            for p in list_op.get("parameters", []):
-                if p.get("in") != "query":
-                    continue
-                params.append(p["name"])
-                if p.get("required") and p["name"] not in MACHINERY:
-                    required.append([p["name"]])
+            params = query_params(list_op)
+            required = [[p["name"]] for p in list_op.get("parameters", [])
+                        if p.get("in") == "query" and p.get("required")
+                        and p["name"] not in MACHINERY]
             if name in CURSOR_COLLECTIONS:
                 paging = "cursor"
                 max_limit = CURSOR_COLLECTIONS[name]
@@ -345,6 +357,8 @@ def build(spec):
             "max_limit": max_limit,
             "fields_param": "_fields" in params,
             "order_by": "_order_by" in params,
+            "get_fields_param": "_fields" in query_params(c.get("get")),
+            "custom_selectors": name in CUSTOM_SELECTORS_DOCUMENTED,
             "required_filters": required,
             "filters": filters,
             "fields": fields,
@@ -398,12 +412,14 @@ def write_c(catalog, out):
                                       ("CLOSE_OP_DELETE", "delete")) if c[key]]
         paging = {"none": "CLOSE_PAGING_NONE", "skip": "CLOSE_PAGING_SKIP",
                   "cursor": "CLOSE_PAGING_CURSOR", "single": "CLOSE_PAGING_SINGLE"}[c["paging"]]
-        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, sort_%d, fields_%d}," % (
+        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, %s, %s, required_%d, filters_%d, sort_%d, fields_%d}," % (
             c_string(c["name"]), c_string(c["table_name"]), c_string(c["id_param"]),
             c_string(c["key_field"]), c_string(c["default_query"]),
             " | ".join(ops) if ops else "0", c["delete_status"], c["create_status"],
             paging, c["max_limit"], "true" if c["fields_param"] else "false",
-            "true" if c["order_by"] else "false", i, i, i, i))
+            "true" if c["order_by"] else "false",
+            "true" if c["get_fields_param"] else "false",
+            "true" if c["custom_selectors"] else "false", i, i, i, i))
     lines.append("};")
     lines.append("")
     lines.append("const int close_object_catalog_size = lengthof(close_object_catalog);")
