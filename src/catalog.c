@@ -2,8 +2,9 @@
  *
  * catalog.c
  *		  Look-ups in the generated Close object catalog (catalog_data.c):
- *		  find a collection by name, suggest close matches, describe what a
- *		  collection supports.
+ *		  find a collection or one of its fields by name, suggest close
+ *		  matches, describe what a collection supports; Close's custom field
+ *		  types; the catalog as SQL functions.
  *
  *-------------------------------------------------------------------------
  */

@@ -9,10 +9,11 @@ argument) and writes:
 
 Only facts derived from the document (paths, methods, status codes, query
 parameter names, field names and types) are written; the document itself is
-never copied into the repository.  An object's fields come from its response
-schemas, or, where those are empty, from the base schema and request bodies
-that describe it (see object_fields); IMPORT FOREIGN SCHEMA creates a column
-for each.  Re-run after updating openapi.json:
+never copied into the repository.  An object's fields merge every source
+that describes it: its response schemas, its base schema, its request bodies,
+and the fields of Close's sample objects (tools/close_examples.py); each is
+marked optional when real objects may lack it (see object_fields).  IMPORT
+FOREIGN SCHEMA creates a column for each.  Re-run after updating openapi.json:
 
     python3 tools/gen_catalog.py [path/to/openapi.json]
 """
