@@ -7,3 +7,25 @@
 -- Each change goes here as the same statements as in closecrm_fdw--0.3.0.sql,
 -- so that an updated installation ends up with exactly the objects of a
 -- fresh one (sql/upgrade.sql checks that).
+
+-- closecrm_objects() tells how many typed columns IMPORT FOREIGN SCHEMA gives
+-- each table and whether its objects carry fields the catalog cannot list.
+DROP FUNCTION closecrm_objects();
+CREATE FUNCTION closecrm_objects(
+  OUT object text, OUT table_name text,
+  OUT can_get boolean, OUT can_list boolean, OUT can_create boolean,
+  OUT can_update boolean, OUT can_delete boolean,
+  OUT delete_status int, OUT paging text,
+  OUT required_filters text[], OUT filters text[], OUT id_param text,
+  OUT key_field text, OUT typed_columns int, OUT open_fields boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT IMMUTABLE;
+
+-- The fields of every catalog object: the typed columns IMPORT FOREIGN SCHEMA
+-- creates, and whether real objects may lack the field.
+CREATE FUNCTION closecrm_fields(
+  OUT object text, OUT field text, OUT type text, OUT optional boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT IMMUTABLE;
