@@ -9,6 +9,7 @@
 #ifndef CLOSECRM_FDW_H
 #define CLOSECRM_FDW_H
 
+#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
@@ -113,6 +114,8 @@ typedef struct CloseTableInfo
 	char	  **field_names;	/* per attribute (0-based); NULL if dropped */
 	bool	   *is_attrs;		/* jsonb column named attrs: whole object */
 	AttrNumber	id_attno;		/* column reading the key field; 0 if none */
+	double		estimated_rows; /* the table's estimated_rows; -1 unset */
+	double		server_estimated_rows;	/* the server's; -1 unset */
 } CloseTableInfo;
 
 extern void close_get_server_options(ForeignServer *server,
@@ -130,6 +133,12 @@ extern long close_rate_delay(CloseConnection *conn, const char *group,
 extern void close_rate_note(CloseConnection *conn, const char *group,
 							const CloseRateLimit *rl, long wait_ms,
 							TimestampTz now);
+
+/* ---------- in xact.c ---------- */
+
+extern void close_xact_init(void);
+extern void close_xact_note_change(void);
+extern void close_xact_check_writable(const char *method);
 
 /* ---------- in stats.c ---------- */
 
@@ -244,6 +253,7 @@ typedef struct CloseRelInfo
 	bool		id_is_array;	/* id = ANY(array) rather than id = expr */
 	Expr	   *id_clause;		/* the RestrictInfo clause used for lookup */
 	int			page_size;
+	double		collection_rows;	/* objects a listing returns unfiltered */
 } CloseRelInfo;
 
 /*
@@ -291,6 +301,7 @@ extern void closeExplainForeignScan(ForeignScanState *node,
 extern void close_report_no_lookup(const CloseObjectDef *object);
 extern List *close_eval_ids(List *id_exprs, bool id_is_array,
 							ExprContext *econtext);
+extern char *close_fields_query(CloseTableInfo *table, const bool *wanted);
 
 /* ---------- in modify.c ---------- */
 
@@ -337,6 +348,12 @@ extern void closeExplainForeignModify(ModifyTableState *mtstate,
 extern void closeExplainDirectModify(ForeignScanState *node,
 									 ExplainState *es);
 extern char *close_object_path(const CloseObjectDef *object, const char *id);
+
+/* ---------- in analyze.c ---------- */
+
+extern bool closeAnalyzeForeignTable(Relation relation,
+									 AcquireSampleRowsFunc *func,
+									 BlockNumber *totalpages);
 
 /* ---------- in import.c ---------- */
 

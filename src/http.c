@@ -6,7 +6,8 @@
  *		  kept-alive connections of the (server, user mapping) session
  *		  (connection.c); paces them to Close's rate limits; retries what is
  *		  safe to retry; waits interruptibly; counts what it sends
- *		  (stats.c); and turns failures into ERRORs.
+ *		  (stats.c) and what changed Close (xact.c); and turns failures into
+ *		  ERRORs.
  *
  * Nothing here calls ereport while libcurl is inside a callback: the
  * callbacks only record what happened (into buffers allocated without
@@ -332,6 +333,20 @@ note_rate_limit(CloseConnection *conn, CloseRequest *req)
 }
 
 /*
+ * note_done
+ *		"req" is finished: count it in the transaction if it changed Close
+ *		(a method other than GET that Close answered with 2xx).
+ */
+static void
+note_done(CloseRequest *req)
+{
+	req->state = REQ_DONE;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+		req->status >= 200 && req->status < 300)
+		close_xact_note_change();
+}
+
+/*
  * count_attempt
  *		Add one finished attempt of "req" to its server's counters.
  */
@@ -554,7 +569,7 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 									  (char **) &req);
 					delay = finish_request(conn, req, msg->data.result);
 					if (delay < 0)
-						req->state = REQ_DONE;
+						note_done(req);
 					else
 					{
 						req->state = REQ_QUEUED;

@@ -320,6 +320,7 @@ close_raw(PG_FUNCTION_ARGS)
 				 errmsg("close_raw url must not be NULL or empty"),
 				 errhint("Pass a path relative to base_url, e.g. '/me/'.")));
 	method = check_method(PG_GETARG_TEXT_PP(0));
+	close_xact_check_writable(method);
 	path = check_url(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 	{
