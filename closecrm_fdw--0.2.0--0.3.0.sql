@@ -7,3 +7,16 @@
 -- Each change goes here as the same statements as in closecrm_fdw--0.3.0.sql,
 -- so that an updated installation ends up with exactly the objects of a
 -- fresh one (sql/upgrade.sql checks that).
+
+-- New in 0.3.0.
+
+-- What is known of Close's rate limits for the API keys of the current
+-- user's user mappings (shared by all sessions when closecrm_fdw is in
+-- shared_preload_libraries).
+CREATE FUNCTION closecrm_fdw_rate_limits(
+  OUT server_name text, OUT endpoint_group text, OUT request_limit bigint,
+  OUT remaining bigint, OUT reset_in_ms bigint, OUT blocked_for_ms bigint,
+  OUT shared boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;

@@ -24,7 +24,9 @@ void		_PG_init(void);
 
 /*
  * _PG_init
- *		Module load: define the GUCs and follow transactions.
+ *		Module load: define the GUCs, follow transactions, and (when loaded
+ *		through shared_preload_libraries) reserve the shared rate-limit
+ *		state.
  */
 void
 _PG_init(void)
@@ -33,6 +35,7 @@ _PG_init(void)
 	close_scan_init();
 	MarkGUCPrefixReserved("closecrm_fdw");
 	close_xact_init();
+	close_ratelimit_init();
 }
 
 PG_FUNCTION_INFO_V1(closecrm_fdw_version);

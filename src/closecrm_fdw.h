@@ -103,6 +103,8 @@ typedef struct CloseConnection
 	char	   *server_name;
 	CloseServerOptions opts;
 	char	   *api_key;		/* never printed */
+	bool		rate_key_set;	/* rate_key computed (ratelimit.c) */
+	uint8		rate_key[16];	/* SHA-256 of base_url and api_key, cut */
 } CloseConnection;
 
 /* Per-table facts read from the catalog and the table's options. */
@@ -128,11 +130,17 @@ extern CloseTableInfo *close_get_table_info(Relation rel);
 extern int	close_max_idle_connections;
 extern void close_connection_init(void);
 extern void *close_session_multi(CloseConnection *conn);	/* CURLM * */
+
+/* ---------- in ratelimit.c ---------- */
+
+extern void close_ratelimit_init(void);
 extern long close_rate_delay(CloseConnection *conn, const char *group,
 							 TimestampTz now);
-extern void close_rate_note(CloseConnection *conn, const char *group,
-							const CloseRateLimit *rl, long wait_ms,
-							TimestampTz now);
+extern void close_rate_answered(CloseConnection *conn, const char *group,
+								const CloseRateLimit *rl, bool answered,
+								TimestampTz now);
+extern void close_rate_wait(CloseConnection *conn, const char *group,
+							long wait_ms, TimestampTz now);
 
 /* ---------- in xact.c ---------- */
 
@@ -188,7 +196,18 @@ typedef struct CloseRequest
 	bool		too_large;
 	size_t		max_bytes;		/* response size limit */
 	char	   *group;			/* rate-limit endpoint group */
-	long		rate_wait_ms;	/* waited for rate limits before sending */
+
+	/*
+	 * Wall time the close_http_perform call spent with this request held
+	 * back by a rate limit while no earlier request of the call was: the
+	 * sum over a call's requests is the call's wall time of waiting.
+	 */
+	long		rate_wait_ms;
+	int64		rate_wait_us;	/* the same, as it accumulates */
+	bool		rate_held;		/* not_before set by a rate limit */
+	int			failed_retries; /* retries after failures (max_retries) */
+	int			rate_retries;	/* retries after a 429 that said when */
+	long		rate_told_ms;	/* waits those 429s asked for, in total */
 	int64		bytes_out;
 	TimestampTz not_before;
 	int			state;
@@ -354,6 +373,10 @@ extern char *close_object_path(const CloseObjectDef *object, const char *id);
 extern bool closeAnalyzeForeignTable(Relation relation,
 									 AcquireSampleRowsFunc *func,
 									 BlockNumber *totalpages);
+
+/* ---------- in raw.c ---------- */
+
+extern List *close_mapped_servers(Oid userid);
 
 /* ---------- in import.c ---------- */
 
