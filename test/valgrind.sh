@@ -42,8 +42,11 @@ export CLOSE_EMULATOR_TLS_URL="https://localhost:$TLS_EMULATOR_PORT"
 export CLOSE_EMULATOR_CA="$TLS_EMULATOR_CA"
 export CLOSE_HOSTILE_URL="http://127.0.0.1:$HOSTILE_PORT"
 
+# shared_preload_libraries finds closecrm_fdw through dynamic_library_path
+# (extension_destdir serves CREATE EXTENSION only)
 # shellcheck disable=SC2086
-pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" bash -c '
+pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" \
+	-o "dynamic_library_path=$work/dest$("$PG_CONFIG" --pkglibdir):\$libdir" bash -c '
 	work=$1
 	suites=$2
 	conf=$PG_CLUSTER_CONF_ROOT/15/regress/postgresql.conf
