@@ -8,7 +8,27 @@
 -- so that an updated installation ends up with exactly the objects of a
 -- fresh one (sql/upgrade.sql checks that).
 
--- New in 0.3.0.
+-- closecrm_objects() tells how many typed columns IMPORT FOREIGN SCHEMA gives
+-- each table and whether its objects carry fields the catalog cannot list.
+DROP FUNCTION closecrm_objects();
+CREATE FUNCTION closecrm_objects(
+  OUT object text, OUT table_name text,
+  OUT can_get boolean, OUT can_list boolean, OUT can_create boolean,
+  OUT can_update boolean, OUT can_delete boolean,
+  OUT delete_status int, OUT paging text,
+  OUT required_filters text[], OUT filters text[], OUT id_param text,
+  OUT key_field text, OUT typed_columns int, OUT open_fields boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT IMMUTABLE;
+
+-- The fields of every catalog object: the typed columns IMPORT FOREIGN SCHEMA
+-- creates, and whether real objects may lack the field.
+CREATE FUNCTION closecrm_fields(
+  OUT object text, OUT field text, OUT type text, OUT optional boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT IMMUTABLE;
 
 -- What is known of Close's rate limits for the API keys of the current
 -- user's user mappings (shared by all sessions when closecrm_fdw is in

@@ -38,14 +38,24 @@ RETURNS text
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT STABLE;
 
--- The object catalog: every Close collection a foreign table can name.
+-- The object catalog: every Close collection a foreign table can name, with
+-- the number of typed columns IMPORT FOREIGN SCHEMA gives its table and
+-- whether its objects carry fields the catalog cannot list.
 CREATE FUNCTION closecrm_objects(
   OUT object text, OUT table_name text,
   OUT can_get boolean, OUT can_list boolean, OUT can_create boolean,
   OUT can_update boolean, OUT can_delete boolean,
   OUT delete_status int, OUT paging text,
   OUT required_filters text[], OUT filters text[], OUT id_param text,
-  OUT key_field text)
+  OUT key_field text, OUT typed_columns int, OUT open_fields boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT IMMUTABLE;
+
+-- The fields of every catalog object: the typed columns IMPORT FOREIGN SCHEMA
+-- creates, and whether real objects may lack the field.
+CREATE FUNCTION closecrm_fields(
+  OUT object text, OUT field text, OUT type text, OUT optional boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT IMMUTABLE;

@@ -61,8 +61,8 @@ SELECT action, count(*) AS objects, sum(rows) AS rows,
 SELECT * FROM catalog_results ORDER BY object, action;
 
 -- the refused ones: no GET by id, no DELETE
-CREATE FOREIGN TABLE cat_status_lead_ (id text) SERVER emu OPTIONS (object 'status/lead');
-SELECT * FROM cat_status_lead_ WHERE id = 'stat_0000000000000000000001';
+CREATE FOREIGN TABLE cat_unsubscribe_email_ (email text) SERVER emu OPTIONS (object 'unsubscribe/email');
+SELECT * FROM cat_unsubscribe_email_ WHERE email = 'unsubscribed@customer.example';
 CREATE FOREIGN TABLE cat_event_ (id text) SERVER emu OPTIONS (object 'event');
 DELETE FROM cat_event_ WHERE id = 'ev_0000000000000000000001';
 CREATE FOREIGN TABLE cat_activity_ (id text) SERVER emu OPTIONS (object 'activity');

@@ -57,10 +57,13 @@ SELECT count(*) AS tables,
                                  WHERE c.table_schema = 'close_all' AND c.table_name = o.table_name);
 
 -- lead: the catalog's fields in catalog order, then its custom fields in
--- Close's order (the seeded "Source" meets the catalog's source: source_2),
--- then the shared fields associated with leads, then attrs
+-- Close's order, then the shared fields associated with leads, then attrs;
+-- every custom field column records its Close type (custom_type, "[]" for
+-- several values).  The seeded custom field "Source" keeps its name: the
+-- catalog's source is a Smart Field Close sends only on request (source_2)
+-- task: the fields of every task type, date a date
+-- activity/custom: ActivityBase, request bodies, the custom fields
 SELECT * FROM import_columns('close_all.lead');
--- task and activity/custom: fields from request bodies and ActivityBase
 SELECT * FROM import_columns('close_all.task');
 SELECT * FROM import_columns('close_all.activity_custom');
 -- unsubscribe/email is keyed by the address
@@ -75,6 +78,8 @@ SELECT t.tbl, c.*
  WHERE c.options::text LIKE '%custom.%';
 
 -- the imported lead table reads the seeded lead, every custom value typed
+-- (source_2, the Smart Field, is NULL: Close sends it only when _fields
+-- names it, and a lookup by id sends no _fields)
 SELECT emu_clear();
 SELECT id, display_name, source, source_2, employees, product_interest, renewal_date,
        last_demo_at, tier, account_owner, legacy_ref, region, priority, tags,
@@ -91,7 +96,7 @@ SELECT id, competitor, seats, modules, expected_close, kickoff_at
   FROM close_all.opportunity WHERE id = 'oppo_0000000000000000000001';
 -- a full listing converts every seeded value (mixed int/decimal numbers,
 -- missing keys) without error
-SELECT count(*) AS leads, count(source_2) AS with_source, count(employees) AS with_employees,
+SELECT count(*) AS leads, count(source) AS with_source, count(employees) AS with_employees,
        count(product_interest) AS with_interest, count(renewal_date) AS with_date,
        count(last_demo_at) AS with_datetime, count(region) AS with_region,
        sum(employees) > 0 AS employees_sum

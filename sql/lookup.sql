@@ -18,7 +18,7 @@ CREATE FOREIGN TABLE lead (
   city text OPTIONS (field 'addresses.0.city'),
   addresses jsonb,
   addresses_json json OPTIONS (field 'addresses'),
-  missing_field text,
+  missing_field text OPTIONS (field 'missing_field'),  -- a key leads lack: NULL
   attrs jsonb
 ) SERVER emu OPTIONS (object 'lead');
 
@@ -130,7 +130,7 @@ SELECT * FROM opportunity WHERE id = 'oppo_0000000000000000000001';
 CREATE FOREIGN TABLE opportunity_small (id text, value int2) SERVER emu OPTIONS (object 'opportunity');
 SELECT value FROM opportunity_small WHERE id = 'oppo_0000000000000000000001';
 
--- objects Close cannot fetch by id say so
+-- statuses and pipelines by id (Close's newer reference documents these GETs)
 CREATE FOREIGN TABLE status_lead (id text, label text) SERVER emu OPTIONS (object 'status/lead');
 SELECT * FROM status_lead WHERE id = 'stat_0000000000000000000001';
 CREATE FOREIGN TABLE pipeline (id text, name text) SERVER emu OPTIONS (object 'pipeline');

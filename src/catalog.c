@@ -2,8 +2,9 @@
  *
  * catalog.c
  *		  Look-ups in the generated Close object catalog (catalog_data.c):
- *		  find a collection by name, suggest close matches, describe what a
- *		  collection supports.
+ *		  find a collection or one of its fields by name, suggest close
+ *		  matches, describe what a collection supports; Close's custom field
+ *		  types; the catalog as SQL functions.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +53,151 @@ close_catalog_has_filter(const CloseObjectDef *object, const char *name)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * close_catalog_field
+ *		The catalog's field "name" of "object", or NULL if the catalog does
+ *		not know that field.
+ */
+const CloseFieldDef *
+close_catalog_field(const CloseObjectDef *object, const char *name)
+{
+	const CloseFieldDef *f;
+
+	for (f = object->fields; f->name != NULL; f++)
+	{
+		if (strcmp(f->name, name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * close_catalog_field_suggestion
+ *		The field of "object" closest to "name" for a "did you mean" hint:
+ *		the same name in another case or with "_" for " " and "-" first, else
+ *		the nearest by edit distance, if it is near enough; NULL if none.
+ */
+const char *
+close_catalog_field_suggestion(const CloseObjectDef *object, const char *name)
+{
+	const CloseFieldDef *f;
+	const char *best = NULL;
+	int			bestdist = INT_MAX;
+	int			namelen = strlen(name);
+	char	   *folded = pstrdup(name);
+	char	   *c;
+
+	for (c = folded; *c; c++)
+		*c = (*c == ' ' || *c == '-') ? '_' : pg_ascii_tolower((unsigned char) *c);
+	for (f = object->fields; f->name != NULL; f++)
+	{
+		int			dist;
+
+		if (strcmp(f->name, folded) == 0)
+			return f->name;
+		dist = varstr_levenshtein(name, namelen, f->name, strlen(f->name),
+								  1, 1, 1, false);
+		if (dist < bestdist)
+		{
+			bestdist = dist;
+			best = f->name;
+		}
+	}
+	return bestdist <= Max(2, namelen / 3) ? best : NULL;
+}
+
+/*
+ * Close's custom field types (research notes section 7, Close's custom
+ * field docs), and whether their values are strings (text, choices, ids)
+ * rather than numbers or dates.
+ */
+static const struct
+{
+	const char *name;
+	bool		string_valued;
+}			custom_field_types[] = {
+	{"text", true}, {"textarea", true}, {"number", false}, {"date", false},
+	{"datetime", false}, {"choices", true}, {"user", true}, {"contact", true},
+	{"custom_object", true}, {"hidden", true}, {"url", true}, {"email", true},
+	{"phone", true},
+};
+
+/*
+ * close_custom_type_known
+ *		True if "name" is a custom field type Close uses; *string_valued
+ *		(if not NULL) tells whether its values are strings.
+ */
+bool
+close_custom_type_known(const char *name, bool *string_valued)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(custom_field_types); i++)
+	{
+		if (strcmp(custom_field_types[i].name, name) == 0)
+		{
+			if (string_valued)
+				*string_valued = custom_field_types[i].string_valued;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * close_custom_type_names
+ *		The custom field types Close uses, comma-separated, for messages;
+ *		with "closest_to", only the one nearest to it by edit distance.
+ */
+char *
+close_custom_type_names(const char *closest_to)
+{
+	StringInfoData buf;
+	int			best = 0;
+	int			bestdist = INT_MAX;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < lengthof(custom_field_types); i++)
+	{
+		if (closest_to == NULL)
+			appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
+							 custom_field_types[i].name);
+		else
+		{
+			int			dist = varstr_levenshtein(closest_to, strlen(closest_to),
+												  custom_field_types[i].name,
+												  strlen(custom_field_types[i].name),
+												  1, 1, 1, false);
+
+			if (dist < bestdist)
+			{
+				bestdist = dist;
+				best = i;
+			}
+		}
+	}
+	if (closest_to != NULL)
+		appendStringInfoString(&buf, custom_field_types[best].name);
+	return buf.data;
+}
+
+/*
+ * close_catalog_typed_columns
+ *		How many typed columns IMPORT FOREIGN SCHEMA gives "object": one per
+ *		catalog field, the key included (attrs and custom fields not).
+ */
+int
+close_catalog_typed_columns(const CloseObjectDef *object)
+{
+	const CloseFieldDef *f;
+	int			n = 0;
+
+	for (f = object->fields; f->name != NULL; f++)
+		n++;
+	return n;
 }
 
 /*
@@ -244,7 +390,9 @@ text_array(const char *const *items)
 /*
  * closecrm_objects
  *		The object catalog as a table: every Close collection, what it
- *		supports, how it pages, its filters.
+ *		supports, how it pages, its filters, how many typed columns IMPORT
+ *		gives it and whether its objects carry fields the catalog cannot
+ *		list.
  */
 Datum
 closecrm_objects(PG_FUNCTION_ARGS)
@@ -257,8 +405,8 @@ closecrm_objects(PG_FUNCTION_ARGS)
 	for (i = 0; i < close_object_catalog_size; i++)
 	{
 		const CloseObjectDef *o = &close_object_catalog[i];
-		Datum		values[13];
-		bool		nulls[13] = {0};
+		Datum		values[15];
+		bool		nulls[15] = {0};
 
 		values[0] = CStringGetTextDatum(o->name);
 		values[1] = CStringGetTextDatum(o->table_name);
@@ -274,7 +422,44 @@ closecrm_objects(PG_FUNCTION_ARGS)
 		values[10] = text_array(o->filters);
 		values[11] = CStringGetTextDatum(o->id_param);
 		values[12] = CStringGetTextDatum(o->key_field);
+		values[13] = Int32GetDatum(close_catalog_typed_columns(o));
+		values[14] = BoolGetDatum(o->open_fields);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(closecrm_fields);
+
+/*
+ * closecrm_fields
+ *		Every field of every catalog object: the typed columns IMPORT
+ *		FOREIGN SCHEMA creates, with their types, and whether real objects
+ *		may lack the field (optional).
+ */
+Datum
+closecrm_fields(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < close_object_catalog_size; i++)
+	{
+		const CloseObjectDef *o = &close_object_catalog[i];
+		const CloseFieldDef *f;
+
+		for (f = o->fields; f->name != NULL; f++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {0};
+
+			values[0] = CStringGetTextDatum(o->name);
+			values[1] = CStringGetTextDatum(f->name);
+			values[2] = CStringGetTextDatum(f->pgtype);
+			values[3] = BoolGetDatum(f->optional);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	return (Datum) 0;
 }

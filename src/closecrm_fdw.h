@@ -39,11 +39,17 @@ typedef enum ClosePaging
 	CLOSE_PAGING_SINGLE			/* one page holds everything */
 } ClosePaging;
 
-/* One top-level field of a Close object, with the type IMPORT uses. */
+/*
+ * One top-level field of a Close object, with the type IMPORT uses.  An
+ * optional field is one Close documents but real objects may lack (Smart
+ * Fields sent only on request, fields of some task types): custom fields get
+ * its name first at IMPORT, and it may read NULL.
+ */
 typedef struct CloseFieldDef
 {
 	const char *name;
 	const char *pgtype;
+	bool		optional;
 } CloseFieldDef;
 
 /* One Close collection, as generated from openapi.json. */
@@ -62,6 +68,11 @@ typedef struct CloseObjectDef
 	int			max_limit;		/* largest _limit Close accepts; 0 unknown */
 	bool		fields_param;	/* list accepts _fields */
 	bool		order_by;		/* list accepts _order_by */
+	bool		get_fields_param;	/* GET /{obj}/{id}/ accepts _fields */
+	bool		custom_selectors;	/* Close documents "custom.cf_..." entries
+									 * in this object's _fields */
+	bool		open_fields;	/* objects carry fields the catalog cannot
+								 * list: an unknown column is no error */
 	const char *const *required_filters;	/* "a|b" = one of a, b */
 	const char *const *filters; /* list query parameters */
 	const char *const *sort_fields; /* fields _order_by sorts by like SQL */
@@ -73,6 +84,13 @@ extern const int close_object_catalog_size;
 
 extern const CloseObjectDef *close_catalog_lookup(const char *name);
 extern char *close_catalog_suggestions(const char *name, bool table_names);
+extern const CloseFieldDef *close_catalog_field(const CloseObjectDef *object,
+												const char *name);
+extern const char *close_catalog_field_suggestion(const CloseObjectDef *object,
+												  const char *name);
+extern int	close_catalog_typed_columns(const CloseObjectDef *object);
+extern bool close_custom_type_known(const char *name, bool *string_valued);
+extern char *close_custom_type_names(const char *closest_to);
 extern bool close_catalog_has_filter(const CloseObjectDef *object,
 									 const char *name);
 extern char *close_catalog_ops_text(const CloseObjectDef *object);

@@ -77,12 +77,6 @@ typedef struct CustomField
 	cJSON	   *associations;	/* shared fields: where they apply */
 } CustomField;
 
-/* Custom field types whose values are strings (text, choices, ids). */
-static const char *const string_valued_types[] = {
-	"text", "textarea", "choices", "user", "contact", "custom_object",
-	"hidden", "url", "email", "phone",
-};
-
 /*
  * report_unknown_import_option
  *		ERROR for an IMPORT FOREIGN SCHEMA option closecrm_fdw does not know,
@@ -392,15 +386,13 @@ shared_field_applies(CustomField *field, const char *association)
 static const char *
 custom_field_type(CustomField *field)
 {
-	int			i;
+	bool		string_valued = false;
 
 	if (field->multiple)
 	{
-		for (i = 0; i < lengthof(string_valued_types); i++)
-		{
-			if (strcmp(field->type, string_valued_types[i]) == 0)
-				return "text[]";
-		}
+		if (close_custom_type_known(field->type, &string_valued) &&
+			string_valued)
+			return "text[]";
 		return "jsonb";
 	}
 	if (strcmp(field->type, "number") == 0)
@@ -566,15 +558,31 @@ unique_column_name(const char *wanted, List **used)
 /*
  * append_column
  *		Add one column definition to "buf": name, type and, when the JSON
- *		key it reads differs from its name, OPTIONS (field …).
+ *		key it reads differs from its name, OPTIONS (field …); for a custom
+ *		field also its Close type, custom_type 'choices' ("choices[]" when it
+ *		accepts several values), for the code that turns conditions into
+ *		Close searches.  A type closecrm_fdw does not know is left out.
  */
 static void
 append_column(StringInfo buf, const char *column, const char *type,
-			  const char *field)
+			  const char *field, CustomField *custom)
 {
+	bool		field_option = field != NULL && strcmp(field, column) != 0;
+	bool		type_option = custom != NULL &&
+		close_custom_type_known(custom->type, NULL);
+
 	appendStringInfo(buf, ",\n  %s %s", quote_identifier(column), type);
-	if (field != NULL && strcmp(field, column) != 0)
-		appendStringInfo(buf, " OPTIONS (field %s)", quote_literal_cstr(field));
+	if (!field_option && !type_option)
+		return;
+	appendStringInfoString(buf, " OPTIONS (");
+	if (field_option)
+		appendStringInfo(buf, "field %s", quote_literal_cstr(field));
+	if (type_option)
+		appendStringInfo(buf, "%scustom_type %s", field_option ? ", " : "",
+						 quote_literal_cstr(custom->multiple ?
+											psprintf("%s[]", custom->type) :
+											custom->type));
+	appendStringInfoChar(buf, ')');
 }
 
 /*
@@ -584,6 +592,12 @@ append_column(StringInfo buf, const char *column, const char *type,
  *		order, then "custom_fields" (a List of CustomField, reading
  *		custom.<id>), then attrs jsonb.  Column names are unique and fit
  *		NAMEDATALEN; every identifier and literal is quoted.
+ *
+ *		Names are given in order of how surely objects carry the field: the
+ *		key and the fields real objects carry, then the custom fields, then
+ *		the fields Close documents but sends only sometimes (a Smart Field
+ *		such as lead.source): a custom field "Source" is column source, the
+ *		Smart Field source_2.
  */
 static char *
 table_ddl(const CloseObjectDef *object, ForeignServer *server,
@@ -593,35 +607,51 @@ table_ddl(const CloseObjectDef *object, ForeignServer *server,
 	List	   *used = NIL;
 	const CloseFieldDef *f;
 	ListCell   *lc;
-	char	   *column;
+	int			nfields = close_catalog_typed_columns(object);
+	char	  **field_columns = palloc0(sizeof(char *) * nfields);
+	char	  **custom_columns = palloc0(sizeof(char *) * (list_length(custom_fields) + 1));
+	char	   *key_column;
+	int			pass;
+	int			i;
 
 	/* attrs must keep its name: a jsonb column named attrs gets the object */
 	used = lappend(used, pstrdup("attrs"));
+	key_column = unique_column_name(object->key_field, &used);
+	for (pass = 0; pass < 2; pass++)
+	{
+		for (f = object->fields, i = 0; f->name != NULL; f++, i++)
+		{
+			if (f->optional == (pass == 1) &&
+				strcmp(f->name, object->key_field) != 0)
+				field_columns[i] = unique_column_name(f->name, &used);
+		}
+		if (pass == 0)
+		{
+			foreach(lc, custom_fields)
+				custom_columns[foreach_current_index(lc)] =
+					unique_column_name(custom_column_name((CustomField *) lfirst(lc)),
+									   &used);
+		}
+	}
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (",
 					 quote_identifier(object->table_name));
-	column = unique_column_name(object->key_field, &used);
-	appendStringInfo(&buf, "\n  %s text", quote_identifier(column));
-	if (strcmp(column, object->key_field) != 0)
+	appendStringInfo(&buf, "\n  %s text", quote_identifier(key_column));
+	if (strcmp(key_column, object->key_field) != 0)
 		appendStringInfo(&buf, " OPTIONS (field %s)",
 						 quote_literal_cstr(object->key_field));
-
-	for (f = object->fields; f->name != NULL; f++)
+	for (f = object->fields, i = 0; f->name != NULL; f++, i++)
 	{
-		if (strcmp(f->name, object->key_field) == 0)
-			continue;
-		column = unique_column_name(f->name, &used);
-		append_column(&buf, column, f->pgtype, f->name);
+		if (field_columns[i] != NULL)
+			append_column(&buf, field_columns[i], f->pgtype, f->name, NULL);
 	}
-
 	foreach(lc, custom_fields)
 	{
 		CustomField *cf = (CustomField *) lfirst(lc);
 
-		column = unique_column_name(custom_column_name(cf), &used);
-		append_column(&buf, column, custom_field_type(cf),
-					  psprintf("custom.%s", cf->id));
+		append_column(&buf, custom_columns[foreach_current_index(lc)],
+					  custom_field_type(cf), psprintf("custom.%s", cf->id), cf);
 	}
 
 	appendStringInfoString(&buf, ",\n  attrs jsonb");

@@ -44,7 +44,8 @@ typedef enum CloseOptionKind
 	OPT_OBJECT,
 	OPT_TEXT,
 	OPT_FILE,
-	OPT_PROXY
+	OPT_PROXY,
+	OPT_CUSTOM_TYPE
 } CloseOptionKind;
 
 typedef struct CloseOption
@@ -73,6 +74,7 @@ static const CloseOption close_options[] = {
 	{"updatable", ForeignTableRelationId, OPT_BOOLEAN, 0, 0},
 	{"estimated_rows", ForeignTableRelationId, OPT_INTEGER, 0, 1e12},
 	{"field", AttributeRelationId, OPT_TEXT, 0, 0},
+	{"custom_type", AttributeRelationId, OPT_CUSTOM_TYPE, 0, 0},
 };
 
 PG_FUNCTION_INFO_V1(closecrm_fdw_validator);
@@ -304,6 +306,29 @@ parse_number_option(const CloseOption *opt, const char *value)
 }
 
 /*
+ * validate_custom_type
+ *		ERROR unless "value" is the Close type of a custom field as IMPORT
+ *		FOREIGN SCHEMA records it: a type Close uses ("choices"), followed by
+ *		"[]" for a field that accepts several values ("choices[]").
+ */
+static void
+validate_custom_type(const char *value)
+{
+	size_t		len = strlen(value);
+	char	   *base = pstrdup(value);
+
+	if (len > 2 && strcmp(value + len - 2, "[]") == 0)
+		base[len - 2] = '\0';
+	if (!close_custom_type_known(base, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"custom_type\": \"%s\"", value),
+				 errdetail("The option names the Close type of a custom field: %s; with \"[]\" appended when the field accepts several values.",
+						   close_custom_type_names(NULL)),
+				 errhint("Perhaps you meant '%s'.", close_custom_type_names(base))));
+}
+
+/*
  * validate_option_value
  *		ERROR if "value" is not acceptable for option "opt".
  */
@@ -385,6 +410,9 @@ validate_option_value(const CloseOption *opt, DefElem *def)
 						 errmsg("invalid value for option \"%s\"", opt->name),
 						 errdetail("The proxy must be an http:// or https:// URL."),
 						 errhint("Write e.g. 'http://proxy.example.com:3128'.")));
+			break;
+		case OPT_CUSTOM_TYPE:
+			validate_custom_type(value);
 			break;
 		case OPT_TEXT:
 			if (value[0] == '\0')
@@ -601,9 +629,121 @@ close_get_connection(Oid serverid, Oid userid)
 }
 
 /*
+ * Foreign tables whose unknown columns have been reported with a NOTICE in
+ * this session (objects with open fields): once per table is enough.
+ */
+static List *noticed_tables = NIL;
+
+/*
+ * column_reads_known_field
+ *		True if a column without a field option, named "name" (of type
+ *		"typid"), reads something objects of "object" carry: the key, a
+ *		catalog field (or a path into one, "addresses.0.city"), a custom
+ *		field by id ("custom.cf_..."), or the whole object (attrs jsonb).
+ */
+static bool
+column_reads_known_field(const CloseObjectDef *object, const char *name,
+						 Oid typid)
+{
+	char	   *first = pstrdup(name);
+	char	   *dot = strchr(first, '.');
+
+	if (strcmp(name, "attrs") == 0)
+		return typid == JSONBOID || typid == JSONOID;
+	if (strncmp(name, "custom.", 7) == 0 && name[7] != '\0')
+		return true;
+	if (dot != NULL)
+		*dot = '\0';
+	return strcmp(first, object->key_field) == 0 ||
+		close_catalog_field(object, first) != NULL;
+}
+
+/*
+ * field_suggestion
+ *		The catalog field (or path into one) of "object" closest to column
+ *		name "name", or NULL if none is close: for "adresses.0.city",
+ *		"addresses.0.city".
+ */
+static char *
+field_suggestion(const CloseObjectDef *object, const char *name)
+{
+	char	   *first = pstrdup(name);
+	char	   *dot = strchr(first, '.');
+	const char *best;
+
+	if (dot != NULL)
+		*dot = '\0';
+	best = close_catalog_field_suggestion(object, first);
+	if (best == NULL)
+		return NULL;
+	return dot ? psprintf("%s.%s", best, dot + 1) : pstrdup(best);
+}
+
+/*
+ * report_unknown_column
+ *		ERROR for a column that reads no field Close's objects carry (it
+ *		would always be NULL), naming the closest field.
+ */
+static void
+report_unknown_column(Relation rel, const CloseObjectDef *object,
+					  Form_pg_attribute att)
+{
+	const char *column = NameStr(att->attname);
+	const char *table = RelationGetRelationName(rel);
+	char	   *suggestion = field_suggestion(object, column);
+
+	if (strcmp(column, "attrs") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("column \"attrs\" of foreign table \"%s\" must be jsonb or json",
+						table),
+				 errdetail("A column named attrs receives the whole Close object."),
+				 errhint("Run ALTER FOREIGN TABLE %s ALTER COLUMN attrs TYPE jsonb.",
+						 quote_identifier(table))));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+			 errmsg("column \"%s\" of foreign table \"%s\" names no field of Close object \"%s\"",
+					column, table, object->name),
+			 errdetail("Close's \"%s\" objects have no field \"%s\", so the column would always be NULL.",
+					   object->name, column),
+			 suggestion ?
+			 errhint("Perhaps you meant \"%s\": ALTER FOREIGN TABLE %s RENAME COLUMN %s TO %s.",
+					 suggestion, quote_identifier(table),
+					 quote_identifier(column), quote_identifier(suggestion)) :
+			 errhint("Name the JSON key the column reads: ALTER FOREIGN TABLE %s ALTER COLUMN %s OPTIONS (ADD field '...'); doc/objects.md lists each object's fields.",
+					 quote_identifier(table), quote_identifier(column))));
+}
+
+/*
+ * notice_open_columns
+ *		On objects whose fields are open (custom objects, the generic
+ *		activity listing, tables the catalog knows no fields of), columns
+ *		naming fields outside the catalog are legitimate: one NOTICE per
+ *		table and session lists them ("unknown", a comma-separated list).
+ */
+static void
+notice_open_columns(Relation rel, const CloseObjectDef *object,
+					const char *unknown)
+{
+	MemoryContext old;
+
+	if (list_member_oid(noticed_tables, RelationGetRelid(rel)))
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	noticed_tables = lappend_oid(noticed_tables, RelationGetRelid(rel));
+	MemoryContextSwitchTo(old);
+	ereport(NOTICE,
+			(errmsg("columns of foreign table \"%s\" name fields the catalog of Close object \"%s\" does not list: %s",
+					RelationGetRelationName(rel), object->name, unknown),
+			 errdetail("Objects of \"%s\" carry fields of their own type; such a column is NULL where an object lacks the field.",
+					   object->name)));
+}
+
+/*
  * close_get_table_info
  *		Read the catalog entry and per-column JSON keys of foreign table
- *		"rel".
+ *		"rel".  A column without a field option must read a field the
+ *		object carries (report_unknown_column).
  */
 CloseTableInfo *
 close_get_table_info(Relation rel)
@@ -612,6 +752,7 @@ close_get_table_info(Relation rel)
 	ForeignServer *server = GetForeignServer(ft->serverid);
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	CloseTableInfo *info = palloc0(sizeof(CloseTableInfo));
+	StringInfoData unknown;
 	const char *object = NULL;
 	ListCell   *lc;
 	int			i;
@@ -651,6 +792,7 @@ close_get_table_info(Relation rel)
 				 errhint("Run ALTER FOREIGN TABLE %s OPTIONS (ADD object 'lead').",
 						 RelationGetRelationName(rel))));
 
+	initStringInfo(&unknown);
 	info->natts = tupdesc->natts;
 	info->field_names = palloc0(sizeof(char *) * tupdesc->natts);
 	info->is_attrs = palloc0(sizeof(bool) * tupdesc->natts);
@@ -674,11 +816,22 @@ close_get_table_info(Relation rel)
 			if (strcmp(field, "attrs") == 0 &&
 				(att->atttypid == JSONBOID || att->atttypid == JSONOID))
 				info->is_attrs[i] = true;
+			else if (!column_reads_known_field(info->object, field,
+											   att->atttypid))
+			{
+				if (info->object->open_fields && strcmp(field, "attrs") != 0)
+					appendStringInfo(&unknown, "%s%s", unknown.len > 0 ? ", " : "",
+									 quote_identifier(field));
+				else
+					report_unknown_column(rel, info->object, att);
+			}
 		}
 		info->field_names[i] = pstrdup(field);
 		if (strcmp(field, info->object->key_field) == 0 && info->id_attno == 0 &&
 			!info->is_attrs[i])
 			info->id_attno = i + 1;
 	}
+	if (unknown.len > 0)
+		notice_open_columns(rel, info->object, unknown.data);
 	return info;
 }

@@ -21,6 +21,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import html
 import itertools
 import json
 import math
@@ -40,6 +41,9 @@ import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote
+
+import emulator_generate
+import emulator_search
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,7 +136,15 @@ NAIVE_TIMESTAMPS = {"webhook", "sequence", "pipeline", "custom_activity",
                     "sms_template"}
 
 # Creation/modification timestamp field names (default date_created/_updated).
-TIMESTAMP_FIELDS = {"playbook": ("created_at", "updated_at")}
+TIMESTAMP_FIELDS = {"playbook": ("created_at", "updated_at"),
+                    "comment": ("created_at", "updated_at"),
+                    "comment_thread": ("created_at", "updated_at")}
+
+# Smart Fields: computed fields Close returns only when _fields names them
+# (or _fields=_all), never by default (developer.close.com, Leads).
+SMART_FIELDS = {"lead": {"source", "localtime", "primary_email", "primary_phone",
+                         "primary_address_summary", "contacts_summary",
+                         "recent_calls", "summaries"}}
 
 # Lists that add total_results (opportunity also value aggregates).
 TOTAL_RESULTS = {"lead", "opportunity"}
@@ -220,6 +232,7 @@ DEFAULT_CONFIG = {
     "ascii_json": False,
     "max_url_length": 0,
     "log_limit": 100000,
+    "search": emulator_search.DEFAULT_CONFIG,
 }
 
 
@@ -561,6 +574,14 @@ CITIES = [("Łódź", "PL", "90-001"), ("Berlin", "DE", "10115"),
           ("Reykjavík", "IS", "101"), ("Lagos", "NG", "100001")]
 
 
+def rich_text(text):
+    """The note_html Close keeps beside a plain-text note."""
+    if text is None:
+        return None
+    return "<body>%s</body>" % "".join("<p>%s</p>" % html.escape(line)
+                                        for line in text.split("\n"))
+
+
 def ascii_slug(text):
     text = text.replace("Ł", "L").replace("ł", "l").replace("ø", "o").replace("Ø", "O")
     text = unicodedata.normalize("NFKD", text)
@@ -573,6 +594,10 @@ class Seeder:
 
     def __init__(self, seed):
         self.rng = random.Random(seed)
+        # values of fields added for real object shapes come from a random
+        # source of their own, so the main one draws as before: the objects
+        # other suites know keep their ids and values
+        self.srng = random.Random(seed * 31 + 7)
         self.data = {}
         self.wk = {}
 
@@ -641,6 +666,7 @@ class Seeder:
         self.activities()
         self.events()
         self.misc()
+        self.shape_rest()
         return self.data
 
     def users(self):
@@ -677,7 +703,10 @@ class Seeder:
                                  "auto_record_calls": "unset"}
                                 for j, u in enumerate(self.data["user"])] if i == 0 else [],
                 "inactive_memberships": [],
-                "lead_statuses": [], "opportunity_statuses": [],
+                "lead_statuses": [], "pipelines": [],
+                "plan_type": ["business", "startup", "lite"][i],
+                "created_by": self.data["user"][0]["id"] if i == 0 else None,
+                "updated_by": self.data["user"][1]["id"] if i == 0 else None,
             })
 
     def roles_groups(self):
@@ -688,8 +717,9 @@ class Seeder:
         for i, (name, perms) in enumerate(roles):
             created = self.when(i, 24 * 10, BASE_TIME - timedelta(days=300))
             self.add("role", dict({"id": ids[i], "name": name,
-                                   "permissions": perms,
-                                   "visibility_user_lcf_ids": []},
+                                   "permissions": perms, "editable": i > 0,
+                                   "visibility_user_lcf_behavior": "require_assignment" if i == 0 else None,
+                                   "visibility_user_lcf_ids": ["cf_lead_user"] if i == 0 else None},
                                   **self.audit("role", created)))
         groups = [("Inside Sales", [0, 1, 2]), ("Enterprise", [3, 4]),
                   ("Équipe Paris", [5])]
@@ -722,11 +752,12 @@ class Seeder:
                 self.add("status/opportunity", st)
             created = self.when(i, 24 * 20, BASE_TIME - timedelta(days=500))
             self.add("pipeline", dict({"id": pids[i], "name": pname,
-                                       "statuses": [dict(s) for s in statuses]},
+                                       "statuses": [{"id": s["id"], "label": s["label"], "type": s["type"]}
+                                                    for s in statuses]},
                                       **self.audit("pipeline", created)))
         org = self.data["organization"][0]
-        org["lead_statuses"] = [dict(s) for s in self.data["status/lead"]]
-        org["opportunity_statuses"] = [dict(s) for s in self.data["status/opportunity"]]
+        org["lead_statuses"] = [{"id": s["id"], "label": s["label"]} for s in self.data["status/lead"]]
+        org["pipelines"] = [dict(p) for p in self.data["pipeline"]]
 
     CF_SETS = {
         "lead": [("cf_lead_text", "Source", "text", False, None),
@@ -800,7 +831,7 @@ class Seeder:
                       if f["custom_activity_type_id"] == self.actitype_ids[i]]
             self.add("custom_activity", dict({
                 "id": self.actitype_ids[i], "name": name, "description": desc,
-                "api_create_only": i == 2, "editable_with_roles": [],
+                "api_create_only": i == 2, "editable_with_roles": [], "is_archived": False,
                 "fields": [{"id": f["id"], "name": f["name"], "type": f["type"],
                             "required": f["required"]} for f in fields]},
                 **self.audit("custom_activity", created)))
@@ -1041,6 +1072,7 @@ class Seeder:
                      "date_lost": fmt_ts(updated) if lost else None,
                      "is_stalled": self.rng.random() < 0.1,
                      "integration_links": [], "attachments": []}
+                o["note_html"] = rich_text(o["note"])
                 o.update(self.audit("opportunity", created, user, names=True))
                 o["date_updated"] = fmt_ts(updated)
                 if i == 0 and k == 0:
@@ -1091,6 +1123,11 @@ class Seeder:
                                        fmt_ts(self.when(self.rng.randint(0, 100)))])
                 text = self.rng.choice(["Follow up", "Send proposal", "Prüfen: Angebot",
                                         "Réunion de suivi", "Check in 東京"])
+            if typ not in TASK_CREATE_TYPES:
+                # a notification's date is when it happened (Close's samples)
+                due = fmt_ts(created)
+            elif due:
+                due = due[:10]          # a lead task is due on a day
             contact = (self.contacts_by_lead.get(lead["id"]) or [None])[0]
             t = {"_type": typ, "id": tid, "lead_id": lead["id"], "lead_name": lead["name"],
                  "assigned_to": assignee["id"],
@@ -1102,9 +1139,15 @@ class Seeder:
                  "contact_name": contact["name"] if contact else None,
                  "priority": self.rng.choice(["normal", "high"])}
             t.update(self.audit("task", created, names=True))
+            t["view"] = ("archive" if complete else
+                         "future" if due and due[:10] > BASE_TIME.date().isoformat() else "inbox")
             if typ in ("missed_call", "voicemail", "answered_detached_call"):
                 t.update({"object_type": "call", "object_id": self.rid("acti_"),
-                          "phone": "+15125550100", "local_phone": "+15125550199"})
+                          "phone": "+15125550100", "local_phone": "+15125550199",
+                          "phone_formatted": "+1 512-555-0100",
+                          "phone_number_description": "Texas"})
+                if typ == "answered_detached_call":
+                    t["recording_url"] = "https://recordings.example/%s.mp3" % tid
                 if typ == "voicemail":
                     t.update({"voicemail_url": "https://voicemail.example/%s.mp3" % tid,
                               "voicemail_duration": self.rng.randint(5, 90)})
@@ -1112,10 +1155,12 @@ class Seeder:
                 t.update({"object_type": "emailthread", "object_id": self.rid("acti_"),
                           "subject": "Re: Angebot für 東京", "body_preview": "Thanks — let's talk…",
                           "email_id": self.rid("acti_"), "emails": []})
+                t["emails"] = [t["email_id"]]
             elif typ == "opportunity_due":
                 t.update({"object_type": "opportunity", "object_id": self.rid("oppo_"),
                           "opportunity_value": 100000, "opportunity_value_currency": "USD",
-                          "opportunity_value_period": "one_time"})
+                          "opportunity_value_formatted": "$1,000",
+                          "opportunity_value_period": "one_time", "opportunity_note": "Renewal"})
             elif typ == "incoming_sms":
                 t.update({"object_type": "sms", "object_id": self.rid("acti_")})
             self.add("task", t)
@@ -1149,6 +1194,7 @@ class Seeder:
                      "users": [], "source": self.rng.choice(["api", None, "Close.io"])}
                 a.update(self.audit(coll, created, user, names=True))
                 self.activity_details(coll, a, n, lead, contact)
+                self.activity_shape(coll, a, n, lead, user)
                 self.add(coll, a)
 
     def activity_details(self, coll, a, n, lead, contact):
@@ -1252,6 +1298,181 @@ class Seeder:
                       "task_text": task["text"] if task else "Follow up",
                       "task_assigned_to": a["user_id"]})
 
+    # well-known ids of objects misc() seeds later
+    OUTCOME_ID = "outcome_0000000000000000000001"
+    DIALER_ID = "dial_0000000000000000000001"
+    SAVED_SEARCH_ID = "save_0000000000000000000001"
+
+    def activity_shape(self, coll, a, n, lead, user):
+        """The fields Close's sample activities carry beyond those of
+        activity_details, with their sample's value shapes (ids, ISO
+        codes, costs as strings, nulls where most objects have none),
+        drawn from self.srng."""
+        r = self.srng
+        if coll == "activity/call":
+            dialer = n % 4 == 1
+            a.update({"call_method": "regular" if a["direction"] == "outbound" else r.choice(["regular", "external"]),
+                      "cost": r.choice(["0", "2", "14"]), "dialer_id": self.DIALER_ID if dialer else None,
+                      "dialer_saved_search_id": self.SAVED_SEARCH_ID if dialer else None,
+                      "local_country_iso": "US", "remote_country_iso": "US",
+                      "local_phone_formatted": "+1 512-555-0199",
+                      "remote_phone_formatted": "+1 512-555-%s" % a["remote_phone"][-4:],
+                      "note_html": rich_text(a["note"]),
+                      "outcome_id": self.OUTCOME_ID if n % 3 == 0 else None,
+                      "recording_url": "https://recordings.example/%s.mp3" % a["id"]
+                      if a["disposition"] == "answered" else None,
+                      "voicemail_url": "https://voicemail.example/%s.mp3" % a["id"]
+                      if a["disposition"] == "vm-left" else None,
+                      "voicemail_duration": r.randint(5, 60) if a["disposition"] == "vm-left" else None})
+            if n % 5 == 0:
+                a.update({"sequence_id": "seq_0000000000000000000001", "sequence_name": "Onboarding 🚀",
+                          "sequence_subscription_id": "sub_0000000000000000000001"})
+        elif coll == "activity/meeting":
+            a.update({"actual_duration": 2580 if n % 2 == 0 else None, "attached_call_ids": [],
+                      "attendees": [{"contact_id": a["contact_id"], "email": "zoe.lodz@acme.example",
+                                     "is_organizer": False, "name": "Zoë Łódź", "status": "noreply",
+                                     "user_id": None},
+                                    {"contact_id": None, "email": user["email"], "is_organizer": True,
+                                     "name": None, "status": "yes", "user_id": user["id"]}],
+                      "calendar_event_link": "https://calendar.example/event?eid=%d" % n,
+                      "calendar_event_uids": ["uid%04d" % n],
+                      "conference_links": [{"type": "ZOOM", "url": "https://zoom.example/j/%d" % n}],
+                      "connected_account_id": "emailacct_0000000000000000000001",
+                      "conversation_type_id": "convtyp_0000000000000000000001" if n % 3 == 0 else None,
+                      "conversation_type_reason": "Matched the playbook" if n % 3 == 0 else None,
+                      "integrations": [], "note": "Agenda: pricing — 議題", "notetaker_id": user["id"] if n % 2 == 0 else None,
+                      "outcome_autofill_confidence": 0.87 if n % 2 == 0 else None,
+                      "outcome_autofill_reasoning": "The customer agreed to a trial." if n % 2 == 0 else None,
+                      "outcome_id": self.OUTCOME_ID if n % 2 == 0 else None,
+                      "outcome_reason": "Trial agreed" if n % 2 == 0 else None,
+                      "playbook_id": "convtyp_0000000000000000000001" if n % 3 == 0 else None,
+                      "playbook_reason": "Discovery call" if n % 3 == 0 else None,
+                      "provider_calendar_event_id": "uid%04d" % n, "provider_calendar_ids": ["primary"],
+                      "provider_calendar_type": "google", "source": "calendar",
+                      "summary": "Pricing agreed; trial next week." if n % 2 == 0 else None,
+                      "user_note": "Send the trial link" if n % 2 == 0 else None,
+                      "user_note_date_updated": a["date_updated"] if n % 2 == 0 else None,
+                      "user_note_html": rich_text("Send the trial link") if n % 2 == 0 else None,
+                      "user_note_mentions": [], "users": [user["id"]]})
+            a["status"] = ["completed", "upcoming", "in-progress", "canceled"][n % 4]
+        elif coll == "activity/email":
+            a["followup_sequence_add_cc_bcc"] = False
+            if n % 4 == 1:
+                a.update({"status": "scheduled", "date_sent": None,
+                          "date_scheduled": fmt_ts(datetime.fromisoformat(a["date_created"]) + timedelta(days=1))})
+            if n % 3 == 0:
+                a.update({"template_id": "tmpl_0000000000000000000001", "template_name": "Intro ✉️",
+                          "opens_summary": "Opened %d times" % r.randint(1, 4),
+                          "followup_sequence_delay": 86400})
+            if n % 5 == 2:
+                a.update({"bulk_email_action_id": "bulkemail_0000000000000000000001",
+                          "send_as_id": "sdas_0000000000000000000001"})
+            if n % 7 == 4:
+                a["in_reply_to_id"] = "acti_0000000000000000000003"
+        elif coll == "activity/sms":
+            if n % 5 == 1:
+                a.update({"status": "scheduled", "date_sent": None,
+                          "date_scheduled": fmt_ts(datetime.fromisoformat(a["date_created"]) + timedelta(hours=3))})
+            if n % 5 == 3:
+                a.update({"status": "error", "error_message": "The destination number is unreachable."})
+            if n % 4 == 0:
+                a["template_id"] = "smstmpl_0000000000000000000001"
+        elif coll == "activity/whatsapp_message":
+            if n % 3 == 1:
+                a.update({"integration_link": "https://wa.example/chat/%d" % n,
+                          "response_to_id": "acti_0000000000000000000004"})
+        elif coll == "activity/form_submission":
+            if n % 2 == 0:
+                a["form_configuration_id"] = "formcfg_%022d" % (n + 1)
+        elif coll == "activity/custom":
+            if a["custom_activity_type_id"] == self.actitype_ids[2]:
+                a["custom.cf_activity_choice"] = ["Positive", "Neutral", "Negative"][n % 3]
+        elif coll == "activity/created":
+            a.update({"import_id": "bulk_%022d" % n if n % 5 == 0 else None,
+                      "source": ["ui", "api", "import", "email"][n % 4]})
+        elif coll == "activity/lead_merge":
+            source_id = a.pop("source_lead_id")
+            source_name = a.pop("source_lead_name")
+            a.pop("destination_lead_name")
+            a.update({"source_lead_id": source_id, "source_display_name": source_name,
+                      "destination_display_name": lead["display_name"],
+                      "merge_status": ["completed", "in_progress", "errored"][n % 3],
+                      "error_message": "Lead is locked" if n % 3 == 2 else None})
+        elif coll == "activity/status_change/opportunity":
+            pipes = {p["id"]: p["name"] for p in self.data["pipeline"]}
+            old = next(o for o in self.data["status/opportunity"] if o["id"] == a["old_status_id"])
+            new = next(o for o in self.data["status/opportunity"] if o["id"] == a["new_status_id"])
+            won = a.pop("opportunity_date_won")
+            a.update({"old_pipeline_id": old["pipeline_id"], "old_pipeline_name": pipes[old["pipeline_id"]],
+                      "new_pipeline_id": new["pipeline_id"], "new_pipeline_name": pipes[new["pipeline_id"]],
+                      "opportunity_confidence": 100 if new["type"] == "won" else 50,
+                      "opportunity_value_formatted": "$500",
+                      # a plain date, sent as midnight UTC (Close's sample)
+                      "opportunity_date_won": won + "T00:00:00+00:00" if won else None})
+        elif coll == "activity/task_completed":
+            a.pop("contact_id", None)
+            a["task_assigned_to_name"] = a["user_name"]
+        elif coll == "activity/emailthread":
+            a.pop("subject", None)
+        elif coll == "activity/note" and n % 7 == 3:
+            a["title"] = "Meeting notes 📝"
+
+    def shape_rest(self):
+        """Values of the fields real objects carry that the generators
+        above leave empty on every seeded object (drawn from self.srng,
+        set on some objects only)."""
+        d = self.data
+        u = [x["id"] for x in d["user"]]
+        # shared custom fields on a few leads and contacts
+        for i, lead in enumerate(d["lead"]):
+            if i % 50 == 7:
+                lead["custom.cf_shared_number"] = i
+                lead["custom.cf_shared_multi"] = ["hot", "vip"] if i % 100 == 7 else ["cold"]
+        for i, c in enumerate(d["contact"]):
+            if i % 60 == 11:
+                c.update({"custom.cf_shared_text": "APAC", "custom.cf_shared_number": 2,
+                          "custom.cf_shared_multi": ["ünïcødé"]})
+        # a choices field and a reference field on custom object types
+        coll = "custom_field/custom_object_type"
+        for fid, name, typ, choices, ref, cotype in [
+                ("cf_cobj_choice", "Status", "choices", ["Active", "Cancelled"], None, self.cotype_ids[0]),
+                ("cf_cobj_ref", "Licence", "custom_object", None, self.cotype_ids[1], self.cotype_ids[0])]:
+            created = BASE_TIME - timedelta(days=100, minutes=self.srng.randint(0, 999))
+            obj = {"id": fid, "name": name, "type": typ, "accepts_multiple_values": False,
+                   "choices": choices, "description": None, "editable_with_roles": [],
+                   "custom_object_type_id": cotype, "required": False,
+                   "referenced_custom_type_id": ref, "back_reference_is_visible": ref is not None,
+                   "organization_id": ORG_ID, "created_by": u[0], "updated_by": u[0]}
+            obj.update(self.stamps(coll, created))
+            self.add(coll, obj)
+        for t in d["custom_object_type"]:
+            t["fields"] = [{"id": f["id"], "name": f["name"], "type": f["type"]}
+                           for f in d[coll] if f["custom_object_type_id"] == t["id"]]
+        d["custom_object"][0]["custom.cf_cobj_choice"] = "Active"
+        d["custom_object"][0]["custom.cf_cobj_ref"] = d["custom_object"][1]["id"]
+        # bulk actions
+        for b in (d["bulk_action/delete"] + d["bulk_action/edit"] + d["bulk_action/email"]
+                  + d["bulk_action/sequence_subscription"])[::3]:
+            b["results_limit"] = 100
+        edit = next(b for b in d["bulk_action/edit"] if b["type"] == "set_custom_field")
+        edit.update({"custom_field_name": "Tier", "custom_field_value": "Gold"})
+        d["bulk_action/email"][0]["email_account_id"] = "emailacct_0000000000000000000001"
+        d["bulk_action/sequence_subscription"][0].update({
+            "sender_account_id": "emailacct_0000000000000000000001",
+            "from_phone_number_id": d["phone_number"][0]["id"]})
+        # regulatory details of the Polish number, billing of the others
+        pl = d["phone_number"][2]
+        pl.update({"address_id": "addr_%022d" % 1, "bundle_id": "bund_%022d" % 1})
+        for p in d["phone_number"][:2]:
+            p["next_billing_on"] = "2024-07-%02d" % self.srng.randint(1, 28)
+        d["playbook"][0]["summary_guidance"] = "Summarise the prospect's needs and next step."
+        d["saved_search"][0]["description"] = "Every lead, newest first"
+        d["scheduling_link"][2]["template_tag"] = "kaffee"
+        shared = d["shared_scheduling_link"][0]
+        shared.update({"url": "https://cal.example.com/team/sales", "user_id": u[0],
+                       "source": "CALENDLY", "source_id": "fe722374-9993-45f7-8c4c-c2004ec78940",
+                       "source_type": "Round Robin"})
+
     def events(self):
         leads = self.data["lead"]
         users = self.data["user"]
@@ -1301,21 +1522,33 @@ class Seeder:
         contacts = self.data["contact"]
         u = [x["id"] for x in users]
         self.simple("comment_thread", [
-            {"object_id": leads[0]["id"], "object_type": "lead", "lead_id": leads[0]["id"], "comment_count": 2},
+            {"object_id": leads[0]["id"], "object_type": "lead", "lead_id": leads[0]["id"], "num_comments": 2,
+             "participating": [u[0], u[1]]},
             {"object_id": self.data["activity/note"][0]["id"], "object_type": "activity.note",
-             "lead_id": leads[0]["id"], "comment_count": 2},
-            {"object_id": leads[3]["id"], "object_type": "lead", "lead_id": leads[3]["id"], "comment_count": 1}])
+             "lead_id": leads[0]["id"], "num_comments": 2, "participating": [u[2]]},
+            {"object_id": leads[3]["id"], "object_type": "lead", "lead_id": leads[3]["id"], "num_comments": 1,
+             "participating": [u[0]]}])
         th = self.data["comment_thread"]
+        for t in th:                # threads carry no author
+            del t["created_by"], t["updated_by"]
         self.simple("comment", [
             {"object_id": th[k]["object_id"], "thread_id": th[k]["id"], "lead_id": th[k]["lead_id"],
-             "body": body, "body_html": "<p>%s</p>" % body}
+             "body": "<body><p>%s</p></body>" % html.escape(body), "mentions": [],
+             "removed_at": fmt_ts(BASE_TIME - timedelta(days=1)) if k == 2 else None,
+             "removed_by": u[0] if k == 2 else None}
             for k, body in [(0, "Great lead! 😀"), (0, "Agreed — Zoë will call."),
                             (1, "See note above"), (1, "Danke!"), (2, "Needs a follow-up")]], step=2)
         self.simple("connected_account", [
-            {"user_id": u[k], "email": users[k]["email"], "type": t,
+            {"user_id": u[k], "email": users[k]["email"], "_type": t,
              "identities": [{"email": users[k]["email"], "name": users[k]["first_name"]}],
-             "default_identity": {"email": users[k]["email"]}, "sync_status": "ok"}
-            for k, t in [(0, "google"), (1, "microsoft"), (2, "custom_email")]])
+             "default_identity": {"email": users[k]["email"]},
+             "synced_calendars": [users[k]["email"]] if t == "google" else [],
+             **({"smtp": {"host": "smtp.example", "port": 465, "use_ssl": True, "username": users[k]["email"]},
+                 "imap": None} if t == "custom_email" else {})}
+            for k, t in [(0, "google"), (1, "zoom"), (2, "custom_email")]])
+        for a in self.data["connected_account"]:        # neither author nor update time
+            for k in ("created_by", "updated_by", "date_updated"):
+                del a[k]
         saved = [("All leads", "lead", "*"), ("Hot leads 🔥", "lead", "tier:Gold"),
                  ("Contacts in 東京", "contact", "city:東京"), ("Shared view", "lead", "status:Qualified")]
         self.simple("saved_search", [
@@ -1326,9 +1559,17 @@ class Seeder:
             for k, (n, t, q) in enumerate(saved)])
         ss = self.data["saved_search"]
         self.simple("dialer", [
-            {"source_type": "saved-search", "source_value": ss[0]["id"], "status": "active", "user_id": u[0]},
-            {"source_type": "saved-search", "source_value": ss[1]["id"], "status": "ended", "user_id": u[1]},
-            {"source_type": "shared-entry", "source_value": "shared_%d" % 3, "status": "active", "user_id": u[2]}])
+            {"source_type": "saved-search", "source_value": ss[0]["id"], "status": "active", "user_id": u[0],
+             "type": "power", "caller_id": "+15125550199"},
+            {"source_type": "saved-search", "source_value": ss[1]["id"], "status": "inactive", "user_id": u[1],
+             "type": "predictive", "caller_id": ""},
+            {"source_type": "shared-entry", "source_value": "shared_%d" % 3, "status": "active", "user_id": u[2],
+             "type": "power", "caller_id": "+48221234000"}])
+        for k, d in enumerate(self.data["dialer"]):
+            d.update({"is_user_dependent": k == 2, "music_preference": "tone1",
+                      "ring_mode": ["more-voicemails", "fewer-voicemails", "more-voicemails"][k],
+                      "users": [{"is_active": d["status"] == "active", "state": "active"
+                                 if d["status"] == "active" else "inactive", "user_id": d["user_id"]}]})
         self.simple("email_template", [
             {"name": "Intro ✉️", "subject": "Hello {{ contact.first_name }}",
              "body": "<p>Hi {{ contact.first_name }}, nice to meet you — 😀</p>",
@@ -1342,6 +1583,8 @@ class Seeder:
         tmpl = self.data["email_template"]
         self.simple("sequence", [
             {"name": n, "status": s, "timezone": "Europe/Berlin", "allow_manual_sends": True,
+             "created_by_id": u[0], "updated_by_id": u[1],
+             "subscription_counts_by_status": {"active": 2, "paused": 2, "finished": 2, "error": 0, "goal": 0},
              "schedule": {"ranges": [{"weekday": d, "start": "09:00", "end": "17:00"} for d in (1, 2, 3, 4, 5)]},
              "steps": [{"id": self.rid("seqstep_"), "step_type": "email", "delay": 0,
                         "email_template_id": tmpl[0]["id"], "threading": "new_thread"},
@@ -1351,13 +1594,23 @@ class Seeder:
         seqs = self.data["sequence"]
         self.simple("sequence_subscription", [
             {"sequence_id": seqs[k % 3]["id"], "contact_id": contacts[k]["id"], "lead_id": contacts[k]["lead_id"],
-             "status": ["active", "paused", "finished"][k % 3], "sender_account_id": None,
-             "sender_email": users[0]["email"], "sender_name": "Alice Admin", "calls_assigned_to": [u[0]]}
+             "contact_email": contacts[k]["emails"][0]["email"] if contacts[k]["emails"] else None,
+             "status": ["active", "paused", "finished"][k % 3],
+             "status_reason": [None, "manual", "goal"][k % 3],
+             "start_date": "2024-06-%02d" % (3 + k) if k % 2 == 0 else None,
+             "sender_account_id": "emailacct_0000000000000000000001" if k % 2 == 0 else None,
+             "sender_email": users[0]["email"], "sender_name": "Alice Admin", "calls_assigned_to": [u[0]],
+             "created_by_id": u[0], "updated_by_id": u[k % 2]}
             for k in range(6)])
         self.simple("export", [
-            {"type": t, "format": f, "status": s, "n_leads": LEAD_COUNT,
+            {"type": t, "format": f, "status": s, "n_docs": LEAD_COUNT,
+             "n_docs_processed": LEAD_COUNT if s == "done" else 100,
              "download_url": "https://exports.example/%d.%s.gz" % (k, f) if s == "done" else None,
-             "send_done_email": False}
+             "send_done_email": False, "date_format": "iso8601",
+             "fields": ["id", "display_name", "status_label"] if k == 0 else [],
+             "results_limit": 1000 if k == 2 else None,
+             "s_query": {"type": "and", "queries": [{"type": "object_type", "object_type": "lead"}]},
+             "sort": [], **({"params": {"status_type": "won"}} if t == "opportunities" else {})}
             for k, (t, f, s) in enumerate([("leads", "jsonl", "done"), ("opportunities", "csv", "done"),
                                            ("leads", "json", "in_progress")])])
         self.simple("integration_link", [
@@ -1393,13 +1646,25 @@ class Seeder:
             for n, d, pos in [("Discovery", "First call script", 0), ("Demo", "Demo flow 🎬", 1),
                               ("Legacy", None, 2)]])
         self.simple("scheduling_link", [
-            {"name": n, "url": "https://cal.example.com/alice/%s" % slug, "duration": d,
-             "source": "close", "user_id": u[0]}
-            for n, slug, d in [("30 min chat", "30min", 30), ("Demo", "demo", 45), ("Kaffee ☕", "kaffee", 15)]])
+            {"name": n, "url": "https://cal.example.com/alice/%s" % slug, "duration_in_minutes": d,
+             "description": desc, "type": "USER", "user_id": u[0], "source": src,
+             "source_id": "74241bb7-3436-4228-9b76-392ef7a443e%d" % k if src != "MANUAL" else None,
+             "source_type": "Solo" if src != "MANUAL" else None,
+             "oauth_client_id": "oa2client_0000000000000000000001" if src == "THIRD_PARTY" else None,
+             "template_tag": None}
+            for k, (n, slug, d, desc, src) in enumerate([
+                ("30 min chat", "30min", 30, "Let's find a time to meet!", "MANUAL"),
+                ("Demo", "demo", 45, None, "CALENDLY"),
+                ("Kaffee ☕", "kaffee", None, "Auf einen Kaffee", "THIRD_PARTY")])])
         self.simple("shared_scheduling_link", [
-            {"name": n, "url": "https://cal.example.com/team/%s" % slug, "duration": 30,
-             "source": "close", "user_ids": u[:3], "assignment": "round_robin"}
-            for n, slug in [("Sales team", "sales"), ("Support", "support"), ("Équipe", "equipe")]])
+            {"name": n, "url": None, "duration_in_minutes": 30 if k == 0 else None,
+             "description": "Shared link for %s" % n, "type": "SHARED", "user_id": None,
+             "source": "MANUAL", "source_id": None, "source_type": None,
+             "template_tag": ascii_slug(n) or "equipe"}
+            for k, n in enumerate(["Sales team", "Support", "Équipe"])])
+        for link in self.data["scheduling_link"] + self.data["shared_scheduling_link"]:
+            for k in ("created_by", "updated_by", "date_created", "date_updated"):
+                del link[k]                 # links carry no author or times
         self.simple("send_as", [
             {"allowing_user_id": u[a], "allowed_user_id": u[b]}
             for a, b in [(0, 1), (0, 2), (3, 4)]])
@@ -1412,7 +1677,12 @@ class Seeder:
             {"phone": p, "reason": why} for p, why in [("+15125550666", "spam"), ("+15125550667", "robocall"),
                                                        ("+48221230000", "Belästigung")]])
         self.simple("webhook", [
-            {"url": url, "events": ev, "status": st, "verify_ssl": True, "event_filter": None}
+            {"url": url, "events": ev, "status": st, "verify_ssl": True, "counters": {},
+             "health_status": "healthy" if st == "active" else "unhealthy",
+             "latest_error": None if st == "active" else {"status_code": 500, "text": "Internal Server Error"},
+             "pause_reason": None if st == "active" else "api",
+             "recent_consecutive_fail_buckets_cnt": 0 if st == "active" else 3,
+             "signature_key": hashlib.sha256(url.encode()).hexdigest()}
             for url, ev, st in [("https://hooks.example/close", [{"object_type": "lead", "action": "created"},
                                                                  {"object_type": "lead", "action": "updated"}], "active"),
                                 ("https://hooks.example/opps", [{"object_type": "opportunity", "action": "updated"}], "active"),
@@ -1658,6 +1928,8 @@ class Api:
         segs = inner.split("/")
         if segs == ["me"]:
             return ("me",) if trailing else ("redirect",)
+        if segs == ["data", "search"]:
+            return ("search",) if trailing else ("redirect",)
         for n in range(len(segs), 0, -1):
             name = "/".join(segs[:n])
             coll = self.colls.get(name)
@@ -1690,7 +1962,10 @@ class Api:
                     obj[ekey] = [k for k in kids if not k.get("is_complete")]
                 else:
                     obj[ekey] = list(kids)
-        if fields is None:
+        smart = SMART_FIELDS.get(coll_name)
+        if fields is None or (smart and "_all" in fields):
+            if smart and fields is None:
+                obj = {k: v for k, v in obj.items() if k not in smart}
             return obj
         out = {}
         for f in fields:
@@ -2438,20 +2713,9 @@ class Handler(BaseHTTPRequestHandler):
                     '<h1>Redirecting...</h1>\n<p>You should be redirected automatically to the target URL: '
                     '<a href="%s">%s</a>. If not, click the link.\n' % (loc, loc)).encode()
             return 301, html, [("Location", loc)]
-        if route[0] == "me":
-            # GET /me/: the user behind the API key (not a catalog collection).
-            group = "%s /me/" % eff_method
-            entry["group"] = group
-            if eff_method != "GET":
-                return self.finish_error(st, key, group, ApiError(
-                    405, {"error": METHOD_NOT_ALLOWED_TEXT}, [("Allow", "GET, OPTIONS")]))
-            if auth != "basic-ok":
-                return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT}))
-            ok, limit, remaining, reset = st.rate_check(key, group)
-            rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
-            if not ok:
-                return self.rate_limited(st, group, limit, reset, rl_header)
-            return 200, self.me(st, key), [rl_header]
+        if route[0] in ("me", "search"):
+            return self.outside_catalog(st, entry, route[0], eff_method, auth, key, ctype,
+                                        body_ok, parsed_body)
         coll = route[1]
         if route[0] == "collection":
             group = "%s /%s/" % (eff_method, coll.name)
@@ -2467,24 +2731,13 @@ class Handler(BaseHTTPRequestHandler):
             err = ApiError(405, {"error": METHOD_NOT_ALLOWED_TEXT},
                            [("Allow", ", ".join(allow + ["OPTIONS"] if allow else ["OPTIONS"]))])
             return self.finish_error(st, key, group, err)
-        if auth != "basic-ok":
-            return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT}))
-        ok, limit, remaining, reset = st.rate_check(key, group)
-        rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
-        if not ok:
-            return self.rate_limited(st, group, limit, reset, rl_header)
-        users = list(st.objs.get("user", {}).keys())
-        user_id = users[st.keys.index(key) % len(users)] if users else None
+        refusal, rl_header = self.admit(st, key, auth, group)
+        if refusal:
+            return refusal
+        user_id = self.user_for_key(st, key)
         try:
             if op in ("create", "update"):
-                if not ctype or ctype.split(";")[0].strip().lower() != "application/json":
-                    raise ApiError(415, {"error": UNSUPPORTED_MEDIA_TEXT})
-                if not body_ok:
-                    raise ApiError(400, {"errors": ["The request body is not valid JSON."],
-                                         "field-errors": {}})
-                if not isinstance(parsed_body, dict):
-                    raise ApiError(400, {"errors": ["The request body must be a JSON object."],
-                                         "field-errors": {}})
+                self.require_json_object(ctype, body_ok, parsed_body)
             if op == "list":
                 if eff_method != method:
                     # POST + X-HTTP-Method-Override: GET: filters in {"_params": {...}}
@@ -2513,6 +2766,58 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as e:
             return e.status, e.body, [rl_header] + e.headers
         return status, out, [rl_header] + headers
+
+    def outside_catalog(self, st, entry, kind, method, auth, key, ctype, body_ok, parsed_body):
+        """GET /me/ (the user behind the API key) and POST /data/search/ (Close's
+        Advanced Filtering, emulator_search.py): 405, 401 and the rate limit as
+        on catalog routes, each its own endpoint group, then the answer."""
+        name, allowed = {"me": ("me", "GET"), "search": ("data/search", "POST")}[kind]
+        group = "%s /%s/" % (method, name)
+        entry["group"] = group
+        if method != allowed:
+            return self.finish_error(st, key, group, ApiError(
+                405, {"error": METHOD_NOT_ALLOWED_TEXT}, [("Allow", allowed + ", OPTIONS")]))
+        refusal, rl_header = self.admit(st, key, auth, group)
+        if refusal:
+            return refusal
+        if kind == "me":
+            return 200, self.me(st, key), [rl_header]
+        try:
+            self.require_json_object(ctype, body_ok, parsed_body)
+            status, out = self.server.search.handle(parsed_body, self.headers,
+                                                    self.user_for_key(st, key), entry)
+        except ApiError as e:
+            return e.status, e.body, [rl_header] + e.headers
+        return status, out, [rl_header]
+
+    def admit(self, st, key, auth, group):
+        """(refusal, RateLimit header): the 401 or 429 response a request to
+        group gets before its operation runs (else None), and the header."""
+        if auth != "basic-ok":
+            return self.finish_error(st, key, group, ApiError(401, {"error": UNAUTHORIZED_TEXT})), None
+        ok, limit, remaining, reset = st.rate_check(key, group)
+        rl_header = ("RateLimit", st.rate_header(limit, remaining, reset))
+        if not ok:
+            return self.rate_limited(st, group, limit, reset, rl_header), rl_header
+        return None, rl_header
+
+    @staticmethod
+    def require_json_object(ctype, body_ok, parsed_body):
+        """415 unless the body is labelled JSON, 400 unless it is a JSON object."""
+        if not ctype or ctype.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, {"error": UNSUPPORTED_MEDIA_TEXT})
+        if not body_ok:
+            raise ApiError(400, {"errors": ["The request body is not valid JSON."],
+                                 "field-errors": {}})
+        if not isinstance(parsed_body, dict):
+            raise ApiError(400, {"errors": ["The request body must be a JSON object."],
+                                 "field-errors": {}})
+
+    @staticmethod
+    def user_for_key(st, key):
+        """The user behind an API key (keys map to users in order)."""
+        users = list(st.objs.get("user", {}).keys())
+        return users[st.keys.index(key) % len(users)] if users else None
 
     def cached_get(self, st, api, coll, oid, params):
         """GET by id, serialized once per object version (the JSON encoding
@@ -2626,6 +2931,8 @@ class Handler(BaseHTTPRequestHandler):
                 return reply(out)
             if sub == "/wellknown" and method == "GET":
                 return reply(st.wellknown)
+            if sub == "/generate" and method == "POST":
+                return reply(emulator_generate.generate(st, parsed() or {}, sys.modules[__name__]))
             if sub.startswith("/objects/"):
                 name = unquote(sub[len("/objects/"):])
                 if name not in st.objs:
@@ -2675,6 +2982,9 @@ class Handler(BaseHTTPRequestHandler):
                     cfg = parsed()
                     if not isinstance(cfg, dict):
                         raise ApiError(400, {"error": "config must be a JSON object"})
+                    problem = emulator_search.config_problem(cfg["search"]) if "search" in cfg else None
+                    if problem:
+                        raise ApiError(400, {"error": problem})
                     with st.lock:
                         for k, v in cfg.items():
                             if isinstance(v, dict) and isinstance(st.config.get(k), dict):
@@ -2697,6 +3007,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, addr, state, tls_ctx=None, verbose=False):
         self.state = state
         self.api = Api(state)
+        self.search = emulator_search.Search(state, self.api, sys.modules[__name__])
         self.tls_ctx = tls_ctx
         self.scheme = "https" if tls_ctx else "http"
         self.verbose = verbose

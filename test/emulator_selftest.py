@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EMULATOR = os.path.join(HERE, "close_emulator.py")
@@ -844,7 +844,10 @@ def test_control_and_catalog(port):
     shared = {o["id"] for o in control(port, "GET", "/objects/custom_field/shared")}
     check("seed: lead custom keys have definitions", used <= cf_ids | shared, used - cf_ids - shared)
     for kind in ("contact", "opportunity"):
-        defs = {o["id"] for o in control(port, "GET", "/objects/custom_field/" + kind)}
+        # the kind's own definitions, and the shared ones associated with it
+        defs = {o["id"] for o in control(port, "GET", "/objects/custom_field/" + kind)} | {
+            o["id"] for o in control(port, "GET", "/objects/custom_field/shared")
+            if any(a.get("object_type") == kind for a in o.get("associations", []))}
         used = {k[len("custom."):] for o in control(port, "GET", "/objects/" + kind) for k in o if k.startswith("custom.")}
         check("seed: %s custom keys defined" % kind, used and used <= defs, used - defs)
     check("seed: custom field types", {o["type"] for o in objs} >= {"text", "number", "date", "datetime", "choices"})
@@ -894,6 +897,724 @@ def test_control_and_catalog(port):
     r = Client(port).get("/api/v1/lead/lead_fixture/")
     check("control: upsert fixture", r.status == 200 and r.json["custom.cf_lead_number"] == "not a number")
     control(port, "POST", "/reset")
+
+
+# ---------------------------------------------------------------------------
+# POST /data/search/ (test/emulator_search.py)
+SEARCH = "/api/v1/data/search/"
+
+
+def ot(t):
+    return {"type": "object_type", "object_type": t}
+
+
+def q_and(*qs):
+    return {"type": "and", "queries": list(qs)}
+
+
+def q_or(*qs):
+    return {"type": "or", "queries": list(qs)}
+
+
+def rf(t, name):
+    return {"type": "regular_field", "object_type": t, "field_name": name}
+
+
+def fc(field, cond, negate=False):
+    out = {"type": "field_condition", "field": field, "condition": cond}
+    if negate:
+        out["negate"] = True
+    return out
+
+
+def cfield(cid):
+    return {"type": "custom_field", "custom_field_id": cid}
+
+
+def utc(v):
+    return {"type": "fixed_utc", "value": v}
+
+
+def words(s):
+    return re.findall(r"[^\W_]+", s.casefold())
+
+
+def by_created(objs):
+    return [o["id"] for o in sorted(objs, key=lambda o: (iso(o["date_created"]), o["id"]))]
+
+
+def search(c, body, headers=None):
+    return c.req("POST", SEARCH, body=body, headers=headers)
+
+
+def walk(c, body, limit=200, headers=None):
+    """(ids in order, pages) of a whole cursor walk; pages is a list of Resp."""
+    body = dict(body, _limit=limit)
+    ids, pages = [], []
+    while True:
+        r = search(c, body, headers)
+        pages.append(r)
+        if r.status != 200:
+            return ids, pages
+        ids.extend(x["id"] for x in r.json["data"])
+        if not r.json["cursor"]:
+            return ids, pages
+        body = dict(body, cursor=r.json["cursor"])
+        if len(pages) > 1000:
+            return ids, pages
+
+
+def found(c, query, headers=None):
+    """Ids a query matches (whole walk), or None on an error."""
+    ids, pages = walk(c, {"query": query}, headers=headers)
+    return ids if pages[-1].status == 200 else None
+
+
+def search_error(r):
+    """The field-errors of a 400 in Close's shape, else None."""
+    if r.status != 400 or not isinstance(r.json, dict) or set(r.json) != {"errors", "field-errors"} \
+            or r.json["errors"] != []:
+        return None
+    return r.json["field-errors"]
+
+
+def test_search_http(port):
+    c = Client(port)
+    body = {"query": ot("lead"), "_limit": 1}
+    r = c.get(SEARCH)
+    check("search: GET -> 405 Allow POST", r.status == 405 and r.headers.get("allow") == "POST, OPTIONS", r.headers)
+    r = c.req("POST", SEARCH[:-1], body=body)
+    check("search: no trailing slash -> 301", r.status == 301 and r.headers["location"].endswith(SEARCH))
+    r = c.req("POST", SEARCH, body=body, key=None)
+    check("search: no auth -> 401", r.status == 401 and r.json == {"error": UNAUTH})
+    r = c.req("POST", SEARCH, body=body, ctype="text/plain")
+    check("search: not JSON-labelled -> 415", r.status == 415, r.status)
+    r = c.req("POST", SEARCH, body=b"{nope")
+    check("search: invalid JSON -> 400", r.status == 400 and r.json["errors"] and r.json["field-errors"] == {}, r.body)
+    r = c.req("POST", SEARCH, body=[1])
+    check("search: array body -> 400", r.status == 400 and r.json["errors"], r.body)
+    control(port, "POST", "/requests/clear")
+    sent = {"query": q_and(ot("lead"), fc(rf("lead", "name"), {"type": "text", "mode": "phrase", "value": "Acme"})),
+            "_fields": {"lead": ["id", "name"]}, "_limit": 5, "_skip": 100, "limit": None}
+    r = search(c, sent)
+    log = control(port, "GET", "/requests")
+    check("search: 200 envelope", r.status == 200 and set(r.json) == {"data", "cursor"}, r.body[:300])
+    check("search: logged with parsed body and group", len(log) == 1 and log[0]["body"] == sent
+          and log[0]["group"] == "POST /data/search/" and log[0]["status"] == 200
+          and log[0]["path"] == SEARCH, log)
+    check("search: _skip and unknown keys ignored, listed in the log",
+          sorted(log[0].get("ignored_params", [])) == ["_skip", "limit"], log[0].get("ignored_params"))
+    check("search: log has page facts", log[0].get("search", {}).get("offset") == 0
+          and log[0]["search"]["returned"] == len(r.json["data"]), log[0].get("search"))
+    rl = ratelimit_parse(r.headers.get("ratelimit"))
+    check("search: RateLimit header, default limit of every group", rl.get("limit") == 100000, r.headers)
+    control(port, "POST", "/config", {"rate_limit": {"groups": {"POST /data/search/": {"limit": 2, "window": 5}}}})
+    rs = [search(c, body) for _ in range(3)]
+    check("search: own bucket, 429 past the limit", [x.status for x in rs] == [200, 200, 429], [x.status for x in rs])
+    check("search: 429 Retry-After and RateLimit", int(rs[2].headers.get("retry-after", "0")) >= 1
+          and ratelimit_parse(rs[2].headers["ratelimit"]).get("limit") == 2
+          and rs[2].json["error"]["message"] == "API call rate limit exceeded.", rs[2].headers)
+    r = c.get("/api/v1/lead/%s/?_fields=id" % ACME)
+    check("search: other groups unaffected by the search bucket", r.status == 200
+          and ratelimit_parse(r.headers["ratelimit"])["limit"] == 100000)
+    check("search: per key", search(c, body, headers=None).status == 429
+          and Client(port, key=KEY2).req("POST", SEARCH, body=body).status == 200)
+    control(port, "POST", "/reset")
+    c.close()
+
+
+def test_search_validation(port):
+    c = Client(port)
+    lead_q = ot("lead")
+
+    def err(body, headers=None):
+        return search_error(search(c, body, headers))
+
+    e = err({"_limit": 10})
+    check("search 400: query required", e == {"query": "This field is required."}, e)
+    for bad, what in [({"type": "nope"}, "unknown node type"),
+                      (ot("activity.status_change.lead"), "dotted activity name"),
+                      (ot("task"), "unknown object type"),
+                      ("lead", "node not an object"),
+                      ({"type": "and"}, "and without queries"),
+                      (q_or(), "empty or"),
+                      ({"type": "match_all", "negate": "yes"}, "negate not boolean"),
+                      (q_and(lead_q, fc({"type": "regular_field", "object_type": "lead"},
+                                        {"type": "exists"})), "field ref without field_name"),
+                      (q_and(lead_q, fc({"type": "plain_field", "name": "x"}, {"type": "exists"})), "unknown field ref type"),
+                      (q_and(lead_q, fc(rf("lead", "no_such_field"), {"type": "exists"})), "unknown field"),
+                      (q_and(lead_q, fc(cfield("cf_no_such"), {"type": "exists"})), "unknown custom field"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "contains", "value": "x"})), "unknown condition"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "text", "mode": "contains", "value": "x"})), "text mode"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "text", "mode": "phrase", "value": ""})), "empty text"),
+                      (q_and(lead_q, fc(rf("lead", "date_created"), {"type": "moment_range", "on_or_after": {
+                          "type": "fixed_local_date", "value": "2024-05-01"}})), "fixed_local_date without which"),
+                      (q_and(lead_q, fc(rf("lead", "date_created"), {"type": "moment_range",
+                                                                     "before": utc("yesterday")})), "bad fixed_utc"),
+                      (q_and(lead_q, fc(rf("lead", "date_created"), {"type": "moment_range",
+                                                                     "before": {"type": "soon"}})), "moment type"),
+                      (q_and(lead_q, fc(rf("lead", "status_id"), {"type": "reference", "reference_type": "user",
+                                                                  "object_ids": ["x"]})), "reference_type mismatch"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "reference", "reference_type": "lead",
+                                                             "object_ids": ["x"]})), "reference on a text field"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "term", "values": []})), "empty term"),
+                      (q_and(lead_q, fc(cfield("cf_lead_number"), {"type": "number_range", "gte": "5"})), "number bound"),
+                      (q_and(lead_q, fc(rf("lead", "name"), {"type": "boolean", "value": 1})), "boolean value"),
+                      ({"type": "has_related", "this_object_type": "lead", "related_object_type": "contact_email",
+                        "related_query": {"type": "match_all"}}, "unrelated types"),
+                      ({"type": "saved_search", "saved_search_id": "save_nope"}, "unknown saved search"),
+                      ({"type": "id", "value": 5}, "id value")]:
+        e = err({"query": bad})
+        check("search 400: %s" % what, e is not None and list(e) == ["query"] and isinstance(e["query"], str), e)
+    ok = search(c, {"query": q_and(ot("activity.lead_status_change"), {"type": "match_all"})})
+    check("search: flat activity names accepted", ok.status == 200 and len(ok.json["data"]) == 10, ok.body[:200])
+    ok = search(c, {"query": q_and(lead_q, fc(rf("lead", "date_created"), {"type": "moment_range", "on_or_after": {
+        "type": "fixed_local_date", "value": "2024-05-01", "which": "start"}}))})
+    check("search: fixed_local_date with which accepted", ok.status == 200, ok.body[:200])
+    for limit, msg in [(0, "Input should be greater than or equal to 1"),
+                       (201, "Input should be less than or equal to 200"), ("5", "Input should be a valid integer"),
+                       (True, "Input should be a valid integer")]:
+        e = err({"query": lead_q, "_limit": limit})
+        check("search 400: _limit %r" % (limit,), e == {"_limit": msg}, e)
+    r = search(c, {"query": lead_q, "_limit": 200})
+    check("search: _limit 200 accepted", r.status == 200 and len(r.json["data"]) == 200)
+    for field, what in [(rf("lead", "id"), "id"), (rf("lead", "status_id"), "reference field"),
+                        (rf("lead", "created_by"), "user reference"), (rf("contact", "title"), "field of another object"),
+                        (cfield("cf_lead_multi"), "multi-valued custom field"), (cfield("cf_lead_user"), "user custom field"),
+                        (rf("lead", "addresses"), "list field")]:
+        e = err({"query": lead_q, "sort": [{"direction": "asc", "field": field}]})
+        check("search 400: unsortable %s" % what, e is not None and list(e) == ["sort"], e)
+    e = err({"query": lead_q, "sort": [{"direction": "up", "field": rf("lead", "name")}]})
+    check("search 400: sort direction", e is not None and list(e) == ["sort"], e)
+    for field in (rf("lead", "display_name"), rf("lead", "date_updated"), cfield("cf_lead_date"), cfield("cf_lead_number")):
+        r = search(c, {"query": lead_q, "sort": [{"direction": "desc", "field": field}]})
+        check("search: sortable %s" % json.dumps(field), r.status == 200, r.body[:200])
+    names = ["f%d" % i for i in range(101)]
+    e = err({"query": lead_q, "_fields": {"lead": names}})
+    check("search 400: _fields over 100 entries", e == {"_fields": "List is too long."}, e)
+    r = search(c, {"query": lead_q, "_fields": {"lead": names[:100]}})
+    check("search: 100 _fields entries accepted", r.status == 200)
+    e = err({"query": lead_q, "_fields": ["id"]})
+    check("search 400: _fields not keyed by type", e is not None and list(e) == ["_fields"], e)
+    e = err({"query": lead_q, "_fields": {"leads": ["id"]}})
+    check("search 400: _fields unknown type", e is not None and list(e) == ["_fields"], e)
+    e = err({"query": lead_q, "results_limit": -1, "include_counts": "yes", "cursor": 5})
+    check("search 400: several keys at once", e is not None and set(e) == {"results_limit", "include_counts", "cursor"}, e)
+    r = search(c, {"query": lead_q}, headers={"x-tz-offset": "east"})
+    check("search 400: bad x-tz-offset", r.status == 400 and r.json["errors"], r.body)
+    # switches that make Close's refusals reproducible
+    id_q = q_and(lead_q, q_or({"type": "id", "value": ACME}))
+    check("search: id node accepted by default", search(c, {"query": id_q}).status == 200)
+    r = control_status(port, "POST", "/config", {"search": {"reject_id_node": True}})
+    check("search config: reject_id_node accepted", r == 200, r)
+    e = err({"query": id_q})
+    check("search 400: reject_id_node", e is not None and list(e) == ["query"] and "id" in e["query"], e)
+    check("search: reject_id_node leaves other queries alone", search(c, {"query": lead_q}).status == 200)
+    control(port, "POST", "/config", {"search": {"reject_id_node": False, "reject_node_types": ["has_related"],
+                                                 "reject_condition_types": ["exists"],
+                                                 "reject_fields": ["contact.lead_id", "custom.cf_lead_text"]}})
+    check("search: id node accepted again", search(c, {"query": id_q}).status == 200)
+    for q, what in [({"type": "has_related", "this_object_type": "lead", "related_object_type": "contact",
+                      "related_query": {"type": "match_all"}}, "reject_node_types"),
+                    (q_and(lead_q, fc(rf("lead", "name"), {"type": "exists"})), "reject_condition_types"),
+                    (q_and(ot("contact"), fc(rf("contact", "lead_id"), {"type": "reference", "reference_type": "lead",
+                                                                        "object_ids": [ACME]})), "reject_fields regular"),
+                    (q_and(lead_q, fc(cfield("cf_lead_text"), {"type": "term", "values": ["x"]})), "reject_fields custom")]:
+        e = err({"query": q})
+        check("search 400: %s" % what, e is not None and list(e) == ["query"], e)
+    control(port, "POST", "/config", {"search": {"strict_fields": False, "reject_node_types": [],
+                                                 "reject_condition_types": [], "reject_fields": [],
+                                                 "max_fields": 3, "max_limit": 50}})
+    r = search(c, {"query": q_and(lead_q, fc(rf("lead", "no_such_field"), {"type": "exists"}, negate=True))})
+    check("search: strict_fields false, unknown field is unset", r.status == 200 and len(r.json["data"]) == 100, r.body[:200])
+    check("search: max_fields configurable", err({"query": lead_q, "_fields": {"lead": ["a", "b", "c", "d"]}})
+          == {"_fields": "List is too long."})
+    check("search: max_limit configurable", err({"query": lead_q, "_limit": 51})
+          == {"_limit": "Input should be less than or equal to 50"})
+    for bad in ({"cap_behavior": "error"}, {"cursor_mode": "live"}, {"walk_cap": "10"}, {"reject_id_node": 1},
+                {"reject_fields": "contact.lead_id"}):
+        r = control_status(port, "POST", "/config", {"search": bad})
+        check("search config: refused %s" % json.dumps(bad), r == 400, r)
+    control(port, "POST", "/reset")
+    check("search config: reset restores defaults",
+          control(port, "GET", "/config")["search"]["max_limit"] == 200
+          and search(c, {"query": lead_q, "_limit": 51}).status == 200)
+    c.close()
+
+
+def control_status(port, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, "/_emulator" + path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def test_search_conditions(port):
+    c = Client(port)
+    wk = control(port, "GET", "/wellknown")
+    me, other = wk["extras"]["user_for_key_1"], wk["extras"]["user_for_key_2"]
+    leads = control(port, "GET", "/objects/lead")
+    contacts = control(port, "GET", "/objects/contact")
+    opps = control(port, "GET", "/objects/opportunity")
+    L = lambda *qs: q_and(ot("lead"), *qs)   # noqa: E731
+
+    def same(name, query, expected_objs, headers=None):
+        got = found(c, query, headers)
+        want = by_created(expected_objs)
+        check("search eval: %s" % name, got == want and (want or name.endswith("(none)")),
+              (len(got) if got is not None else None, len(want), (got or [])[:3], want[:3]))
+
+    same("all leads in date_created order", ot("lead"), leads)
+    same("contacts", ot("contact"), contacts)
+    same("opportunities", ot("opportunity"), opps)
+    same("custom objects", ot("custom_object"), control(port, "GET", "/objects/custom_object"))
+    same("activity.call", ot("activity.call"), control(port, "GET", "/objects/activity/call"))
+    same("empty and matches everything", q_and(ot("lead"), q_and()), leads)
+    statuses = [s["id"] for s in control(port, "GET", "/objects/status/lead")]
+    ref = lambda field, rt, ids: fc(rf("lead", field), {"type": "reference", "reference_type": rt, "object_ids": ids})  # noqa
+    same("reference status.lead", L(ref("status_id", "status.lead", statuses[1:3])),
+         [o for o in leads if o["status_id"] in statuses[1:3]])
+    same("or of references", L(q_or(ref("status_id", "status.lead", [statuses[1]]),
+                                     ref("status_id", "status.lead", [statuses[2]]))),
+         [o for o in leads if o["status_id"] in statuses[1:3]])
+    same("negated reference", L(ref("status_id", "status.lead", statuses[1:3]) | {"negate": True}),
+         [o for o in leads if o["status_id"] not in statuses[1:3]])
+    same("negated and", L(q_and(ref("status_id", "status.lead", [statuses[0]]),
+                                ref("created_by", "user_or_group", [me])) | {"negate": True}),
+         [o for o in leads if not (o["status_id"] == statuses[0] and o["created_by"] == me)])
+    same("reference user_or_group with CURRENT_USER", L(ref("created_by", "user_or_group", ["CURRENT_USER"])),
+         [o for o in leads if o["created_by"] == me])
+    same("current_user condition", L(fc(rf("lead", "updated_by"), {"type": "current_user"})),
+         [o for o in leads if o["updated_by"] == me])
+    got = found(c, L(fc(rf("lead", "updated_by"), {"type": "current_user"})),)
+    got2 = found(Client(port, key=KEY2), L(fc(rf("lead", "updated_by"), {"type": "current_user"})))
+    check("search eval: current_user follows the key", got2 == by_created([o for o in leads if o["updated_by"] == other])
+          and got != got2)
+    same("contact lead_id reference", q_and(ot("contact"), fc(rf("contact", "lead_id"), {
+        "type": "reference", "reference_type": "lead", "object_ids": [ACME]})),
+        [o for o in contacts if o["lead_id"] == ACME])
+    same("opportunity status_type term", q_and(ot("opportunity"), fc(rf("opportunity", "status_type"), {
+        "type": "term", "values": ["won", "lost"]})), [o for o in opps if o["status_type"] in ("won", "lost")])
+    same("opportunity status.opportunity", q_and(ot("opportunity"), fc(rf("opportunity", "status_id"), {
+        "type": "reference", "reference_type": "status.opportunity", "object_ids": [opps[0]["status_id"]]})),
+        [o for o in opps if o["status_id"] == opps[0]["status_id"]])
+    same("term on multi-valued custom field", L(fc(cfield("cf_lead_multi"), {"type": "term", "values": ["Gizmos"]})),
+         [o for o in leads if "Gizmos" in (o.get("custom.cf_lead_multi") or [])])
+    same("term on choice field", L(fc(cfield("cf_lead_choice"), {"type": "term", "values": ["Gold", "Silver"]})),
+         [o for o in leads if o.get("custom.cf_lead_choice") in ("Gold", "Silver")])
+    same("user custom field reference", L(fc(cfield("cf_lead_user"), {
+        "type": "reference", "reference_type": "user_or_group", "object_ids": [me]})),
+        [o for o in leads if o.get("custom.cf_lead_user") == me])
+    num = lambda o: o.get("custom.cf_lead_number")  # noqa: E731
+    same("number_range gte/lte", L(fc(cfield("cf_lead_number"), {"type": "number_range", "gte": 1000, "lte": 20000})),
+         [o for o in leads if isinstance(num(o), (int, float)) and 1000 <= num(o) <= 20000])
+    same("number_range gt/lt", L(fc(cfield("cf_lead_number"), {"type": "number_range", "gt": 1250, "lt": 30000})),
+         [o for o in leads if isinstance(num(o), (int, float)) and 1250 < num(o) < 30000])
+    same("number_range equality", L(fc(cfield("cf_lead_number"), {"type": "number_range", "gte": 1250, "lte": 1250})),
+         [o for o in leads if num(o) == 1250])
+    same("computed emails_count", q_and(ot("contact"), fc(rf("contact", "emails_count"), {"type": "number_range", "gte": 2})),
+         [o for o in contacts if len(o["emails"]) >= 2])
+    same("computed addresses_count", L(fc(rf("lead", "addresses_count"), {"type": "number_range", "lt": 1})),
+         [o for o in leads if not o["addresses"]])
+    same("exists (null and empty string are unset)", L(fc(rf("lead", "description"), {"type": "exists"})),
+         [o for o in leads if o.get("description") not in (None, "")])
+    same("not exists", L(fc(rf("lead", "description"), {"type": "exists"}, negate=True)),
+         [o for o in leads if o.get("description") in (None, "")])
+    same("exists on a custom field", L(fc(cfield("cf_lead_date"), {"type": "exists"})),
+         [o for o in leads if o.get("custom.cf_lead_date")])
+    same("exists on an empty list is unset", q_and(ot("contact"), fc(rf("contact", "urls"), {"type": "exists"})),
+         [o for o in contacts if o["urls"]])
+    same("boolean", q_and(ot("opportunity"), fc(rf("opportunity", "is_stalled"), {"type": "boolean", "value": True})),
+         [o for o in opps if o["is_stalled"] is True])
+    # text modes
+    name = lambda mode, v: L(fc(rf("lead", "name"), {"type": "text", "mode": mode, "value": v}))  # noqa: E731
+    same("full_words", name("full_words", "ACME"), [o for o in leads if "acme" in words(o["name"])])
+    same("full_words any order", name("full_words", "corporation acme"), [o for o in leads if o["id"] == ACME])
+    same("full_words whole words only (none)", name("full_words", "Acm"), [])
+    same("phrase in order", name("phrase", "acme corporation"), [o for o in leads if o["id"] == ACME])
+    same("phrase out of order (none)", name("phrase", "corporation acme"), [])
+    same("beginning_of_words", name("beginning_of_words", "acm corp"),
+         [o for o in leads if any(w.startswith("acm") for w in words(o["name"]))
+          and any(w.startswith("corp") for w in words(o["name"]))])
+    same("exact_value case-insensitive", name("exact_value", "ACME CORPORATION"), [o for o in leads if o["id"] == ACME])
+    same("exact_value whole value (none)", name("exact_value", "Acme"), [])
+    same("text on a multi-valued field", L(fc(cfield("cf_lead_multi"), {"type": "text", "mode": "full_words",
+                                                                        "value": "widgets"})),
+         [o for o in leads if "Widgets" in (o.get("custom.cf_lead_multi") or [])])
+    # moments
+    acme = next(o for o in leads if o["id"] == ACME)
+    created = lambda cond: L(fc(rf("lead", "date_created"), dict(cond, type="moment_range")))  # noqa: E731
+    t = iso(acme["date_created"])
+    same("on_or_after is inclusive (microseconds honoured)", created({"on_or_after": utc(acme["date_created"])}),
+         [o for o in leads if iso(o["date_created"]) >= t])
+    same("before is exclusive", created({"before": utc(acme["date_created"])}),
+         [o for o in leads if iso(o["date_created"]) < t])
+    same("Z form and naive form are UTC", created({"on_or_after": utc("2024-05-01T00:00:00Z"),
+                                                   "before": utc("2024-05-15T00:00:00")}),
+         [o for o in leads if datetime(2024, 5, 1, tzinfo=timezone.utc) <= iso(o["date_created"])
+          < datetime(2024, 5, 15, tzinfo=timezone.utc)])
+    day = lambda d, w: {"type": "fixed_local_date", "value": d, "which": w}  # noqa: E731
+    for tz in (0, -5, 5.5):
+        lo = datetime(2024, 5, 1, tzinfo=timezone.utc) - timedelta(hours=tz)
+        hi = datetime(2024, 5, 11, tzinfo=timezone.utc) - timedelta(hours=tz)
+        same("fixed_local_date with x-tz-offset %s" % tz,
+             created({"on_or_after": day("2024-05-01", "start"), "before": day("2024-05-10", "end")}),
+             [o for o in leads if lo <= iso(o["date_created"]) < hi], headers={"x-tz-offset": str(tz)})
+    same("date custom field against local dates", L(fc(cfield("cf_lead_date"), {
+        "type": "moment_range", "on_or_after": day("2024-05-01", "start"), "before": day("2024-05-01", "end")})),
+        [o for o in leads if o.get("custom.cf_lead_date") == "2024-05-01"], headers={"x-tz-offset": "-7"})
+    now = datetime.now(timezone.utc)
+    fixtures = [{"id": "lead_search_recent_%d" % k, "name": "Recent %d" % k, "status_id": statuses[0],
+                 "date_created": (now - timedelta(hours=h)).isoformat(), "date_updated": now.isoformat()}
+                for k, h in enumerate([0.5, 30, 24 * 10, 24 * 400])]
+    control(port, "POST", "/objects/lead", fixtures)
+    ago = lambda unit, n, snap=None: {"type": "offset", "direction": "past", "moment": {"type": "now"},  # noqa
+                                      "offset": {unit: n}, **({"which_day_end": snap} if snap else {})}
+    # The seeded leads are older than these tests' "now" moments reach back
+    # only by the machine's clock: keep to the fixtures.
+    recent = lambda cond: q_and(created(cond), fc(rf("lead", "name"), {  # noqa: E731
+        "type": "text", "mode": "beginning_of_words", "value": "recent"}))
+    same("offset past days", recent({"on_or_after": ago("days", 2)}), fixtures[:2])
+    same("offset past months and now", recent({"on_or_after": ago("months", 12), "before": {"type": "now"}}),
+         fixtures[:3])
+    same("offset past years", recent({"before": ago("years", 1), "on_or_after": ago("years", 2)}), fixtures[3:])
+    today0 = datetime(now.year, now.month, now.day, tzinfo=timezone.utc)
+    same("offset with which_day_end start", recent({"on_or_after": ago("days", 1, "start")}),
+         [f for f in fixtures if iso(f["date_created"]) >= today0 - timedelta(days=1)])
+    same("predefined period today", recent({
+        "on_or_after": {"type": "start_end_of_predefined_relative_period", "range": "today", "which": "start"},
+        "before": {"type": "start_end_of_predefined_relative_period", "range": "today", "which": "end"}}),
+        [f for f in fixtures if iso(f["date_created"]) >= today0])
+    same("predefined period this_year", recent({
+        "on_or_after": {"type": "start_end_of_predefined_relative_period", "range": "this_year", "which": "start"}}),
+        [f for f in fixtures if iso(f["date_created"]).year == now.year])
+    control(port, "POST", "/reset")
+    # relations, saved searches, full text, ids, mixed types
+    hr = lambda this, rel, q, **kw: dict({"type": "has_related", "this_object_type": this,  # noqa: E731
+                                          "related_object_type": rel, "related_query": q}, **kw)
+    ceo_leads = {o["lead_id"] for o in contacts if o.get("title") == "CEO"}
+    same("has_related lead -> contact", L(hr("lead", "contact", fc(rf("contact", "title"), {
+        "type": "text", "mode": "exact_value", "value": "ceo"}))), [o for o in leads if o["id"] in ceo_leads])
+    email = next(e["email"] for o in contacts if o["lead_id"] == ACME for e in o["emails"])
+    same("nested has_related lead -> contact -> contact_email", L(hr("lead", "contact", hr(
+        "contact", "contact_email", fc(rf("contact_email", "email"), {"type": "text", "mode": "exact_value",
+                                                                     "value": email.upper()})))),
+        [o for o in leads if o["id"] == ACME])
+    with_opp = {o["lead_id"] for o in opps}
+    same("negated has_related (leads without opportunities)", L(hr("lead", "opportunity", {"type": "match_all"},
+                                                                   negate=True)),
+         [o for o in leads if o["id"] not in with_opp])
+    st_of = {o["id"]: o["status_id"] for o in leads}
+    same("has_related contact -> lead", q_and(ot("contact"), hr("contact", "lead", fc(rf("lead", "status_id"), {
+        "type": "reference", "reference_type": "status.lead", "object_ids": [statuses[0]]}))),
+        [o for o in contacts if st_of[o["lead_id"]] == statuses[0]])
+    same("has_related lead -> address", L(hr("lead", "address", fc(rf("address", "city"), {
+        "type": "text", "mode": "full_words", "value": "Berlin"}))),
+        [o for o in leads if any(a.get("city") == "Berlin" for a in o["addresses"])])
+    saved = control(port, "GET", "/objects/saved_search")
+    lead_saved = next(s for s in saved if s["type"] == "lead")
+    same("saved_search (stored s_query)", {"type": "saved_search", "saved_search_id": lead_saved["id"]}, leads)
+    control(port, "POST", "/objects/saved_search", [
+        {"id": "save_search_gold", "type": "lead", "name": "Gold",
+         "s_query": L(fc(cfield("cf_lead_choice"), {"type": "term", "values": ["Gold"]}))},
+        {"id": "save_search_plain", "type": "contact", "name": "No s_query"},
+        {"id": "save_search_loop", "type": "lead", "s_query": {"type": "saved_search", "saved_search_id": "save_search_loop"}}])
+    gold = [o for o in leads if o.get("custom.cf_lead_choice") == "Gold"]
+    same("saved_search inside and", q_and({"type": "saved_search", "saved_search_id": "save_search_gold"},
+                                          fc(rf("lead", "status_id"), {"type": "reference", "reference_type": "status.lead",
+                                                                       "object_ids": [statuses[0]]})),
+         [o for o in gold if o["status_id"] == statuses[0]])
+    same("saved_search without s_query is its type", {"type": "saved_search", "saved_search_id": "save_search_plain"},
+         contacts)
+    e = search_error(search(c, {"query": {"type": "saved_search", "saved_search_id": "save_search_loop"}}))
+    check("search 400: saved search referring to itself", e is not None and "itself" in e.get("query", ""), e)
+    same("text node over a lead's contacts", L({"type": "text", "mode": "full_words", "value": email}),
+         [o for o in leads if o["id"] == ACME])
+    same("text node over the lead's own fields", L({"type": "text", "mode": "phrase", "value": "fixed test lead"}),
+         [o for o in leads if "fixed test lead" in (o.get("description") or "")])
+    same("id node", L({"type": "id", "value": ACME}), [o for o in leads if o["id"] == ACME])
+    some = [o["id"] for o in leads[::2]][:120] + ["lead_does_not_exist"]
+    same("or of 121 id nodes", L(q_or(*[{"type": "id", "value": i} for i in some])),
+         [o for o in leads if o["id"] in some])
+    same("id node negated", L({"type": "id", "value": ACME, "negate": True}), [o for o in leads if o["id"] != ACME])
+    cobjs = control(port, "GET", "/objects/custom_object")
+    same("custom_object_type_id term", q_and(ot("custom_object"), fc(rf("custom_object", "custom_object_type_id"), {
+        "type": "term", "values": [cobjs[0]["custom_object_type_id"]]})),
+        [o for o in cobjs if o["custom_object_type_id"] == cobjs[0]["custom_object_type_id"]])
+    r = search(c, {"query": {"type": "match_all"}, "include_counts": True, "results_limit": 0})
+    acts = sum(len(control(port, "GET", "/objects/" + coll)) for coll in (
+        "activity/call", "activity/custom", "activity/email", "activity/emailthread", "activity/sms", "activity/meeting",
+        "activity/note", "activity/status_change/lead", "activity/status_change/opportunity", "activity/task_completed"))
+    check("search eval: match_all without object_type spans every searchable type",
+          r.status == 200 and r.json["count"]["total"] == len(leads) + len(contacts) + len(opps) + len(cobjs) + acts,
+          r.body[:200])
+    r = search(c, {"query": q_or(ot("lead"), ot("contact")), "_limit": 200, "_fields": {"contact": ["lead_id"]}})
+    types = {x["__object_type"] for x in r.json["data"]}
+    check("search eval: mixed types carry __object_type and their own _fields",
+          types == {"lead", "contact"} and all(("lead_id" in x) == (x["__object_type"] == "contact")
+                                               for x in r.json["data"]), types)
+    fixture = {"id": "lead_search_upserted", "name": "Upserted Zyzzyva", "date_created": "2020-01-01T00:00:00+00:00"}
+    control(port, "POST", "/objects/lead", [fixture])
+    got = found(c, L({"type": "text", "mode": "full_words", "value": "zyzzyva"}))
+    check("search eval: sees objects upserted through the control API", got == ["lead_search_upserted"], got)
+    control(port, "POST", "/reset")
+    c.close()
+
+
+def test_search_sort_fields(port):
+    c = Client(port)
+    contacts = control(port, "GET", "/objects/contact")
+    leads = control(port, "GET", "/objects/lead")
+
+    def order(sort, t="contact"):
+        ids, pages = walk(c, {"query": ot(t), "sort": sort})
+        return ids if pages[-1].status == 200 else pages[-1].body
+
+    def title_key(desc):
+        def key(o):
+            v = o.get("title")
+            if v is None:
+                return (1, "", o["id"])
+            return (0, tuple(-ord(ch) for ch in v) if desc else v, o["id"])
+        return key
+    for desc in (False, True):
+        got = order([{"direction": "desc" if desc else "asc", "field": rf("contact", "title")}])
+        want = [o["id"] for o in sorted(contacts, key=title_key(desc))]
+        check("search sort: title %s, missing last, ties by id" % ("desc" if desc else "asc"), got == want,
+              (got[:3], want[:3]) if isinstance(got, list) else got)
+    got = order([{"direction": "asc", "field": rf("contact", "title")},
+                 {"direction": "desc", "field": rf("contact", "date_created")}])
+    want = [o["id"] for o in sorted(sorted(contacts, key=lambda o: o["id"]),
+                                    key=lambda o: iso(o["date_created"]), reverse=True)]
+    want = [o["id"] for o in sorted([next(x for x in contacts if x["id"] == i) for i in want],
+                                    key=lambda o: (o.get("title") is None, o.get("title") or ""))]
+    check("search sort: two keys", got == want, (got[:3], want[:3]) if isinstance(got, list) else got)
+    num = lambda o: o.get("custom.cf_lead_number")  # noqa: E731
+    got = order([{"direction": "desc", "field": cfield("cf_lead_number")}], "lead")
+    with_num = sorted([o for o in leads if num(o) is not None], key=lambda o: (-num(o), o["id"]))
+    without = sorted([o for o in leads if num(o) is None], key=lambda o: o["id"])
+    check("search sort: custom number desc", got == [o["id"] for o in with_num + without],
+          got[:3] if isinstance(got, list) else got)
+    check("search sort: default is date_created asc", order(None, "lead") == by_created(leads))
+    # _fields
+    r = search(c, {"query": q_and(ot("lead"), {"type": "id", "value": ACME})})
+    check("search fields: ids only without _fields", r.json["data"] == [{"__object_type": "lead", "id": ACME}], r.body)
+    acme = next(o for o in leads if o["id"] == ACME)
+    r = search(c, {"query": q_and(ot("lead"), {"type": "id", "value": ACME}),
+                   "_fields": {"lead": ["name", "custom.cf_lead_text", "no_such_field", "date_created"],
+                               "contact": ["title"]}})
+    item = r.json["data"][0]
+    check("search fields: requested fields, unknown ignored, flat custom key",
+          item == {"__object_type": "lead", "id": ACME, "name": acme["name"], "custom.cf_lead_text": "Website",
+                   "date_created": acme["date_created"]} and list(item)[:2] == ["__object_type", "id"], item)
+    r = search(c, {"query": q_and(ot("lead"), {"type": "id", "value": ACME}), "_fields": {"lead": ["id", "custom"]}})
+    want = {k: v for k, v in acme.items() if k.startswith("custom.")}
+    check("search fields: bare custom -> every custom field, flat",
+          r.json["data"][0] == dict({"__object_type": "lead", "id": ACME}, **want), r.json["data"][0])
+    control(port, "POST", "/config", {"search": {"custom_selector": "nested"}})
+    r = search(c, {"query": q_and(ot("lead"), {"type": "id", "value": ACME}),
+                   "_fields": {"lead": ["custom", "custom.cf_lead_number"]}})
+    check("search fields: custom_selector nested", r.json["data"][0] == {
+        "__object_type": "lead", "id": ACME, "custom.cf_lead_number": 1250,
+        "custom": {k[len("custom."):]: v for k, v in want.items()}}, r.json["data"][0])
+    control(port, "POST", "/reset")
+    r = search(c, {"query": q_and(ot("lead"), {"type": "id", "value": ACME}), "_fields": {"lead": ["contacts"]}})
+    check("search fields: embedded contacts", len(r.json["data"][0].get("contacts", [])) == 3, r.body[:200])
+    r = search(c, {"query": ot("activity.note"), "_limit": 1, "_fields": {"activity.note": ["note"]}})
+    check("search fields: activity item", r.json["data"][0]["__object_type"] == "activity.note"
+          and "note" in r.json["data"][0], r.body[:200])
+    c.close()
+
+
+def test_search_paging(port):
+    c = Client(port)
+    leads = control(port, "GET", "/objects/lead")
+    all_ids = by_created(leads)
+    lead_q = {"query": ot("lead"), "include_counts": True}
+    ids, pages = walk(c, lead_q, limit=60)
+    check("search paging: cursor walk complete, in order, no duplicates", ids == all_ids, len(ids))
+    check("search paging: page sizes and cursor null on the last page",
+          [len(p.json["data"]) for p in pages] == [60, 60, 60, 60, 10]
+          and all(p.json["cursor"] for p in pages[:-1]) and pages[-1].json["cursor"] is None)
+    check("search paging: counts on every page", all(p.json["count"] == {"limited": 250, "total": 250} for p in pages))
+    ids, pages = walk(c, dict(lead_q, results_limit=130), limit=60)
+    check("search paging: results_limit caps the walk", ids == all_ids[:130]
+          and [len(p.json["data"]) for p in pages] == [60, 60, 10]
+          and pages[0].json["count"] == {"limited": 130, "total": 250}, [len(p.json["data"]) for p in pages])
+    r = search(c, {"query": ot("lead"), "include_counts": True, "results_limit": 0})
+    check("search paging: count only", r.status == 200 and r.json == {"data": [], "cursor": None,
+                                                                        "count": {"limited": 0, "total": 250}}, r.body)
+    r1 = search(c, {"query": ot("lead"), "_limit": 10})
+    r2 = search(c, {"query": ot("lead"), "_limit": 10, "_skip": 50})
+    check("search paging: _skip ignored", r1.json["data"] == r2.json["data"])
+    check("search paging: default _limit 100", len(search(c, {"query": ot("lead")}).json["data"]) == 100)
+    cur = r1.json["cursor"]
+    e = search_error(search(c, {"query": ot("contact"), "_limit": 10, "cursor": cur}))
+    check("search paging: cursor of another query -> Invalid cursor", e == {"cursor": "Invalid cursor"}, e)
+    e = search_error(search(c, {"query": ot("lead"), "_limit": 10, "cursor": cur[:-2] + "xx"}))
+    check("search paging: tampered cursor -> Invalid cursor", e == {"cursor": "Invalid cursor"}, e)
+    e = search_error(search(c, {"query": ot("lead"), "_limit": 10, "cursor": "garbage!"}))
+    check("search paging: garbage cursor -> Invalid cursor", e == {"cursor": "Invalid cursor"}, e)
+    r = search(c, {"query": ot("lead"), "_limit": 10, "cursor": cur, "_fields": {"lead": ["name"]}})
+    check("search paging: a cursor page may change _limit/_fields", r.status == 200
+          and [x["id"] for x in r.json["data"]] == all_ids[10:20] and "name" in r.json["data"][0])
+    r = search(c, {"query": ot("lead"), "_limit": 10, "cursor": cur})
+    check("search paging: a cursor can be replayed within its TTL",
+          [x["id"] for x in r.json["data"]] == all_ids[10:20])
+    control(port, "POST", "/config", {"search": {"cursor_ttl": 0.5}})
+    r = search(c, {"query": ot("lead"), "_limit": 10})
+    time.sleep(0.7)
+    r = search(c, {"query": ot("lead"), "_limit": 10, "cursor": r.json["cursor"]})
+    check("search paging: expired cursor body", r.status == 400 and r.json == {
+        "errors": [], "field-errors": {"cursor": "Expired cursor"}}, r.body)
+    r = search(c, {"query": ot("lead"), "_limit": 10})
+    control(port, "POST", "/config", {"search": {"cursor_ttl": 0}})
+    e = search_error(search(c, {"query": ot("lead"), "_limit": 10, "cursor": r.json["cursor"]}))
+    check("search paging: lowering cursor_ttl expires live cursors", e == {"cursor": "Expired cursor"}, e)
+    control(port, "POST", "/config", {"search": {"cursor_ttl": 30}})
+    r = search(c, {"query": ot("lead"), "_limit": 10})
+    control(port, "POST", "/reset")
+    e = search_error(search(c, {"query": ot("lead"), "_limit": 10, "cursor": r.json["cursor"]}))
+    check("search paging: reset expires cursors", e == {"cursor": "Expired cursor"}, e)
+    # walk cap
+    control(port, "POST", "/config", {"search": {"walk_cap": 100}})
+    ids, pages = walk(c, lead_q, limit=40)
+    e = search_error(pages[-1])
+    check("search cap: pages stop at the cap", ids == all_ids[:100]
+          and [len(p.json["data"]) for p in pages[:-1]] == [40, 40, 20], [p.status for p in pages])
+    check("search cap: the cursor past the cap -> 400 on cursor",
+          e == {"cursor": "Cursor limit exceeded: a search can page through at most 10000 objects."}, e)
+    control(port, "POST", "/config", {"search": {"cap_behaviour": "null_cursor", "cap_message": "x"}})
+    ids, pages = walk(c, lead_q, limit=40)
+    check("search cap: null_cursor ends the walk at the cap", ids == all_ids[:100]
+          and pages[-1].status == 200 and pages[-1].json["cursor"] is None and len(pages) == 3)
+    ids, pages = walk(c, dict(lead_q, results_limit=100), limit=40)
+    check("search cap: a walk ending exactly at the cap has no cursor", len(ids) == 100
+          and pages[-1].status == 200 and pages[-1].json["cursor"] is None)
+    control(port, "POST", "/config", {"search": {"cap_behaviour": "error"}})
+    check("search cap: keyset queries are fresh walks", found(c, q_and(ot("lead"), fc(rf("lead", "date_created"), {
+        "type": "moment_range", "on_or_after": utc(leads[0]["date_created"])}))) is not None)
+    control(port, "POST", "/reset")
+    # max_page_rows: short pages that are not the last
+    control(port, "POST", "/config", {"search": {"max_page_rows": 30}})
+    ids, pages = walk(c, lead_q, limit=100)
+    check("search paging: max_page_rows gives short non-final pages", ids == all_ids
+          and len(pages) == 9 and all(len(p.json["data"]) == 30 for p in pages[:-1]) and pages[-2].json["cursor"])
+    control(port, "POST", "/reset")
+    # snapshot (default) and rerun
+    for mode in ("snapshot", "rerun"):
+        control(port, "POST", "/config", {"search": {"cursor_mode": mode}})
+        r1 = search(c, {"query": ot("lead"), "_limit": 100})
+        doomed = all_ids[150]
+        control(port, "POST", "/objects/lead", [{"id": "lead_search_oldest", "name": "Oldest",
+                                                  "date_created": "2000-01-01T00:00:00+00:00"}])
+        d = c.req("DELETE", "/api/v1/lead/%s/" % doomed)
+        r2 = search(c, {"query": ot("lead"), "_limit": 100, "cursor": r1.json["cursor"]})
+        got = [x["id"] for x in r2.json["data"]]
+        if mode == "snapshot":
+            check("search cursor_mode snapshot: later pages come from the first request's result",
+                  d.status == 200 and got == all_ids[100:200] and doomed in got, got[:2])
+        else:
+            now_ids = ["lead_search_oldest"] + [i for i in all_ids if i != doomed]
+            check("search cursor_mode rerun: later pages re-run the query at the offset",
+                  got == now_ids[100:200] and got[0] == all_ids[99] and doomed not in got, got[:2])
+        control(port, "POST", "/reset")
+    control(port, "POST", "/config", {"search": {"max_walks": 1}})
+    ra = search(c, {"query": ot("lead"), "_limit": 10})
+    rb = search(c, {"query": ot("contact"), "_limit": 10})
+    e = search_error(search(c, {"query": ot("lead"), "_limit": 10, "cursor": ra.json["cursor"]}))
+    check("search paging: max_walks evicts the oldest snapshot", e == {"cursor": "Expired cursor"}
+          and search(c, {"query": ot("contact"), "_limit": 10, "cursor": rb.json["cursor"]}).status == 200, e)
+    control(port, "POST", "/reset")
+    # a plateau: more than a page of objects within one second
+    base = "2024-07-01T10:00:00"
+    plateau = [{"id": "lead_plateau_%03d" % k, "name": "Plateau %d" % k,
+                "date_created": "%s.%06d+00:00" % (base, (k * 7919) % 1000000)} for k in range(450)]
+    control(port, "POST", "/objects/lead", plateau)
+    q = q_and(ot("lead"), fc(rf("lead", "date_created"), {"type": "moment_range", "on_or_after": utc(base + "+00:00"),
+                                                          "before": utc("2024-07-01T10:00:01+00:00")}))
+    ids, pages = walk(c, {"query": q, "sort": [{"direction": "asc", "field": rf("lead", "date_created")}]})
+    check("search paging: a 450-object plateau walks completely by cursor",
+          ids == by_created(plateau) and len(pages) == 3 and len(set(ids)) == 450, len(ids))
+    log = control(port, "GET", "/requests")
+    offsets = [e["search"]["offset"] for e in log[-3:]]
+    check("search log: offsets of the cursor pages", offsets == [0, 200, 400], offsets)
+    control(port, "POST", "/reset")
+    c.close()
+
+
+def test_search_generate(port):
+    c = Client(port)
+    r = control(port, "POST", "/generate", {"count": 1000, "contacts_per_lead": 2, "opportunities_per_lead": 1,
+                                            "seed": 7, "start": "2023-01-01T00:00:00Z", "step_seconds": 60})
+    check("generate: summary", r.get("ok") and r["leads"] == 1000 and r["contacts"] == 2000
+          and r["opportunities"] == 1000, r)
+    leads = control(port, "GET", "/objects/lead")
+    contacts = control(port, "GET", "/objects/contact")
+    gen = [o for o in leads if o["date_created"].startswith("2023-01")]
+    check("generate: leads stored", len(leads) == 1250 and len(gen) == 1000, len(leads))
+    lead_ids = {o["id"] for o in leads}
+    check("generate: children point at existing leads", all(o["lead_id"] in lead_ids for o in contacts)
+          and len(contacts) == 335 + 2000)
+    secs = sorted(iso(o["date_created"]).replace(microsecond=0) for o in gen)
+    check("generate: one lead per step_seconds", secs[1] - secs[0] == timedelta(seconds=60)
+          and secs[-1] - secs[0] == timedelta(seconds=60 * 999))
+    check("generate: realistic fields", all(o.get("status_id") and o.get("name") and o.get("display_name") == o["name"]
+                                            and o.get("html_url") for o in gen))
+    emails = [e["email"] for o in contacts if o["lead_id"] in {g["id"] for g in gen} for e in o["emails"]]
+    check("generate: e-mail addresses unique", len(emails) >= 2000 and len(emails) == len(set(emails)), len(emails))
+    again = control(port, "POST", "/generate", {"count": 1000, "contacts_per_lead": 2, "opportunities_per_lead": 1,
+                                                "seed": 7, "start": "2023-01-01T00:00:00Z", "step_seconds": 60})
+    check("generate: same body, same ids (replaces)", again["first_id"] == r["first_id"]
+          and len(control(port, "GET", "/ids")["lead"]) == 1250)
+    r2 = search(c, {"query": ot("lead"), "include_counts": True, "results_limit": 0})
+    check("generate: search sees generated leads", r2.json["count"]["total"] == 1250, r2.body)
+    control(port, "POST", "/reset")
+    r3 = control(port, "POST", "/generate", {"count": 1000, "contacts_per_lead": 2, "opportunities_per_lead": 1,
+                                             "seed": 7, "start": "2023-01-01T00:00:00Z", "step_seconds": 60})
+    check("generate: deterministic after reset", r3["first_id"] == r["first_id"] and r3["last_id"] == r["last_id"])
+    control(port, "POST", "/reset")
+    r = control(port, "POST", "/generate", {"count": 300, "step_seconds": 0, "start": "2024-07-01T10:00:00+00:00",
+                                            "contacts_per_lead": 0})
+    gen = [o for o in control(port, "GET", "/objects/lead") if o["date_created"].startswith("2024-07-01T10:00:00.")]
+    check("generate: step_seconds 0 makes a plateau", len(gen) == 300 and r["contacts"] == 0, r)
+    for bad in ({"count": -1}, {"collection": "contact", "count": 1}, {"count": 1, "colour": "red"}, {},
+                {"count": 1, "start": "soon"}):
+        check("generate: refused %s" % json.dumps(bad), control_status(port, "POST", "/generate", bad) == 400)
+    control(port, "POST", "/reset")
+    c.close()
+
+
+def bench_search(port):
+    """Search throughput at 10,000 leads: 200-row pages with 10 fields, by
+    cursor and by keyset (fresh query per page, as the FDW walks)."""
+    control(port, "POST", "/generate", {"count": 9750})
+    c = Client(port)
+    fields = {"lead": ["id", "name", "display_name", "status_id", "status_label", "description", "url",
+                       "date_created", "date_updated", "custom"]}
+    sort = [{"direction": "asc", "field": rf("lead", "date_created")}]
+    t0 = time.time()
+    ids, pages = walk(c, {"query": ot("lead"), "_fields": fields, "sort": sort})
+    dt = time.time() - t0
+    print("bench(search): cursor walk, %d pages of 200 leads: %.0f pages/s" % (len(pages), len(pages) / dt))
+    t0 = time.time()
+    anchor, n, seen = None, 0, set()
+    while True:
+        qs = [ot("lead")] + ([fc(rf("lead", "date_created"), {"type": "moment_range", "on_or_after": utc(anchor)})]
+                             if anchor else [])
+        r = search(c, {"query": q_and(*qs), "_fields": fields, "sort": sort, "_limit": 200})
+        n += 1
+        seen.update(x["id"] for x in r.json["data"])
+        if len(r.json["data"]) < 200:
+            break
+        anchor = r.json["data"][-1]["date_created"][:19] + "+00:00"
+    dt = time.time() - t0
+    print("bench(search): keyset walk, %d pages of 200 leads: %.0f pages/s" % (n, n / dt))
+    check("bench(search): both walks complete", len(ids) == 10000 and len(seen) == 10000, (len(ids), len(seen)))
+    control(port, "POST", "/reset")
+    c.close()
 
 
 def test_tls():
@@ -992,6 +1713,7 @@ def main():
     try:
         if "--bench" in sys.argv:
             bench(port)
+            bench_search(port)
         test_auth(port)
         test_get(port)
         test_encoding(port)
@@ -1005,6 +1727,12 @@ def main():
         test_faults(port)
         test_concurrency(port)
         test_control_and_catalog(port)
+        test_search_http(port)
+        test_search_validation(port)
+        test_search_conditions(port)
+        test_search_sort_fields(port)
+        test_search_paging(port)
+        test_search_generate(port)
     finally:
         rc = stop_emulator(proc)
         with open(os.path.join(tmp, "stderr"), errors="replace") as f:

@@ -9,10 +9,11 @@ argument) and writes:
 
 Only facts derived from the document (paths, methods, status codes, query
 parameter names, field names and types) are written; the document itself is
-never copied into the repository.  An object's fields come from its response
-schemas, or, where those are empty, from the base schema and request bodies
-that describe it (see object_fields); IMPORT FOREIGN SCHEMA creates a column
-for each.  Re-run after updating openapi.json:
+never copied into the repository.  An object's fields merge every source
+that describes it: its response schemas, its base schema, its request bodies,
+and the fields of Close's sample objects (tools/close_examples.py); each is
+marked optional when real objects may lack it (see object_fields).  IMPORT
+FOREIGN SCHEMA creates a column for each.  Re-run after updating openapi.json:
 
     python3 tools/gen_catalog.py [path/to/openapi.json]
 """
@@ -21,6 +22,8 @@ import json
 import os
 import re
 import sys
+
+import close_examples
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -49,6 +52,13 @@ SORT_FIELDS_DOCUMENTED = {
     "task": ["date", "date_created"],
 }
 
+# Collections whose _fields accepts "custom.cf_..." selectors, per Close's
+# docs: only leads document them ("_fields=custom" returns every custom field,
+# "custom.cf_xxx" selects some; research notes 5.1, ADVANCED_FILTERING.md
+# section 4).  Elsewhere such a selector may be ignored and the values lost,
+# so this stays conservative.
+CUSTOM_SELECTORS_DOCUMENTED = {"lead"}
+
 # Collections whose list uses a cursor instead of _skip (NOTES.md: the event
 # log pages with _cursor/cursor_next and does not support _skip, even though
 # the document lists a _skip parameter for it).
@@ -66,13 +76,12 @@ MACHINERY = {"_limit", "_skip", "_fields", "_cursor", "_order_by", "_group_by",
 NOT_COLLECTIONS = {"me", "blocked_phone_number/settings", "user/availability",
                    "report/activity/metrics"}
 
-# Where every response schema of a collection is empty ("Any type"), the
-# document still describes its objects elsewhere (see object_fields):
+# Where openapi.json describes a collection's objects only partly, the
+# document still describes them elsewhere (see object_fields):
 #
 # - Base schemas.  Every typed activity schema (CallActivity, EmailActivity,
 #   ...) contains all the properties of ActivityBase, so ActivityBase lists
-#   the fields every activity has; it describes the activity collections that
-#   have no schema of their own (checked by check_base_schemas on each run).
+#   the fields every activity has (checked by check_base_schemas on each run).
 BASE_SCHEMAS = {"activity": "ActivityBase"}     # collection prefix -> schema
 
 # - Request bodies.  PUT/POST bodies name the fields a client sets on the
@@ -81,6 +90,36 @@ BASE_SCHEMAS = {"activity": "ActivityBase"}     # collection prefix -> schema
 #   (NOTES.md), and "created_by_id" sets what objects report as "created_by"
 #   (every activity response schema has created_by, none created_by_id).
 REQUEST_ONLY = {"custom_fields", "created_by_id"}
+
+# - Close's sample objects and other documented fields: tools/close_examples.py.
+
+# Column types that follow the values rather than the schema.  Money and
+# confidence are numbers (other Close integrations type them so; one
+# fractional value would make an integer column fail a whole scan); these
+# fields hold plain dates (a date-time column would shift them by the
+# session's time zone): a task's date is a due day, sent as a date or as
+# midnight UTC.  Applied to every collection that has the field.
+TYPE_OVERRIDES = {
+    "value": "numeric", "expected_value": "numeric",
+    "annualized_value": "numeric", "annualized_expected_value": "numeric",
+    "confidence": "numeric", "opportunity_value": "numeric",
+    "opportunity_confidence": "numeric",
+    "next_billing_on": "date", "date_won": "date", "opportunity_date_won": "date",
+}
+TYPE_OVERRIDES_BY_COLLECTION = {"task": {"date": "date", "due_date": "date"}}
+
+# Collections Close can GET by id although openapi.json has no such path:
+# Close's newer per-resource reference documents them (research notes 2.5,
+# "only in [SPLIT]"), the opportunity status one with _fields.  Value:
+# whether the GET accepts _fields.
+GET_BY_ID_PROSE = {"pipeline": False, "status/lead": False,
+                   "status/opportunity": True}
+
+# Collections whose objects carry fields no catalog can list: the generic
+# activity listing returns every activity type, custom activities and custom
+# objects carry the fields of their own types.  A column naming a field
+# outside the catalog is only a NOTICE there (src/option.c).
+OPEN_FIELDS = {"activity", "activity/custom", "custom_object"}
 
 
 def load(path):
@@ -175,37 +214,70 @@ def base_schema(spec, name):
     """The BASE_SCHEMAS entry describing collection "name", if any."""
     for prefix, schema_name in BASE_SCHEMAS.items():
         if name == prefix or name.startswith(prefix + "/"):
-            return spec["components"]["schemas"][schema_name].get("properties", {})
+            return spec["components"]["schemas"][schema_name]
     return {}
 
 
-def object_fields(spec, c, key_field):
-    """Top-level fields of one collection's objects, key field first, and
-    whether they came from a "response" schema or "other" sources.
+def required_of(spec, schema):
+    """The required properties of an object schema or of a list's items."""
+    props = schema.get("properties", {}) or {}
+    if "data" in props and "has_more" in props:
+        schema = resolve(spec, resolve(spec, props["data"]).get("items", {}))
+    return set(schema.get("required", []) or [])
 
-    Sources, in order of authority: the response schemas (GET by id, the
-    list's items, then create/update responses); else the collection's base
-    schema (BASE_SCHEMAS) together with its PUT/POST request bodies.  A field
-    keeps the type of the first source that names it.
+
+def object_fields(spec, c, key_field):
+    """Top-level fields of one collection's objects, key field first, as
+    (name, pgtype, optional) with optional true for the fields real objects
+    may lack.
+
+    Every source Close publishes is merged: the response schemas (GET by id,
+    the list's items, create and update responses), the collection's base
+    schema (BASE_SCHEMAS), Close's sample object and other documented fields
+    (tools/close_examples.py), and the PUT/POST request bodies.  A field keeps
+    the type of the first source that names it, TYPE_OVERRIDES last.
+
+    A field is not optional when Close's sample object shows it; without a
+    sample, when the response schema requires it (activities: or the sample's
+    common fields); without either, every field counts as sent.
     """
+    name = c["name"]
     fields = {}
-    source = "response"
+    required = set()
+
+    def add(props):
+        for fname, ftype in props:
+            if fname not in fields and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", fname):
+                fields[fname] = ftype
+
     for op in (c.get("get"), c.get("list"), c.get("post"), c.get("put")):
-        if op and not fields:
-            fields = dict(schema_properties(spec, json_schema_of(spec, op)))
-    if not fields:
-        source = "other"
-        fields = dict(base_schema(spec, c["name"]))
-        for op in (c.get("put"), c.get("collection_put"), c.get("post")):
-            for fname, fschema in request_properties(spec, op).items():
-                if fname not in REQUEST_ONLY:
-                    fields.setdefault(fname, fschema)
-    out = [(key_field, "text")]
-    for name in sorted(fields):
-        if name == key_field or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-            continue
-        out.append((name, pg_type(spec, fields[name])))
-    return out, source
+        if op:
+            schema = json_schema_of(spec, op)
+            add((f, pg_type(spec, s)) for f, s in schema_properties(spec, schema).items())
+            required |= required_of(spec, schema)
+    base = base_schema(spec, name)
+    add((f, pg_type(spec, s)) for f, s in (base.get("properties") or {}).items())
+    sample = close_examples.parse(close_examples.SAMPLE_FIELDS.get(name, ""))
+    add(sample)
+    for op in (c.get("put"), c.get("collection_put"), c.get("post")):
+        add((f, pg_type(spec, s)) for f, s in request_properties(spec, op).items()
+            if f not in REQUEST_ONLY)
+    add(close_examples.parse(close_examples.DOCUMENTED_FIELDS.get(name, "")))
+
+    if sample:
+        sent = {f for f, _ in sample}
+    elif base:
+        sent = required | {f for f, _ in close_examples.parse(close_examples.ACTIVITY)}
+    elif required:
+        sent = required
+    else:
+        sent = set(fields)
+    overrides = dict(TYPE_OVERRIDES, **TYPE_OVERRIDES_BY_COLLECTION.get(name, {}))
+    out = [(key_field, "text", False)]
+    for fname in sorted(fields):
+        if fname != key_field:
+            out.append((fname, overrides.get(fname, fields[fname]), fname not in sent))
+    return out
 
 
 def check_base_schemas(spec, catalog):
@@ -216,9 +288,9 @@ def check_base_schemas(spec, catalog):
         for c in catalog:
             if c["name"] != prefix and not c["name"].startswith(prefix + "/"):
                 continue
-            if c["fields_source"] != "response":
+            if not c["response_fields"]:
                 continue
-            missing = base - {f for f, _ in c["fields"]}
+            missing = base - c["response_fields"]
             if missing:
                 sys.exit("%s is not a base of %s (lacks %s); revise BASE_SCHEMAS"
                          % (schema_name, c["name"], ", ".join(sorted(missing))))
@@ -247,6 +319,13 @@ def non_null_fields(spec, get_op, list_op, names):
         if n in required and not nullable:
             out.append(n)
     return out
+
+
+def query_params(op):
+    """Names of an operation's query parameters (none without the operation)."""
+    if not op:
+        return []
+    return [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"]
 
 
 def is_list(spec, op):
@@ -300,12 +379,10 @@ def build(spec):
         paging = "none"
         max_limit = 0
         if list_op:
-            for p in list_op.get("parameters", []):
-                if p.get("in") != "query":
-                    continue
-                params.append(p["name"])
-                if p.get("required") and p["name"] not in MACHINERY:
-                    required.append([p["name"]])
+            params = query_params(list_op)
+            required = [[p["name"]] for p in list_op.get("parameters", [])
+                        if p.get("in") == "query" and p.get("required")
+                        and p["name"] not in MACHINERY]
             if name in CURSOR_COLLECTIONS:
                 paging = "cursor"
                 max_limit = CURSOR_COLLECTIONS[name]
@@ -326,7 +403,14 @@ def build(spec):
         sort_fields = non_null_fields(spec, c.get("get"), list_op,
                                       SORT_FIELDS_DOCUMENTED.get(name, []))
         key_field = KEY_FIELDS.get(name, "id")
-        fields, source = object_fields(spec, c, key_field)
+        fields = object_fields(spec, c, key_field)
+        response_fields = set()
+        for op in (c.get("get"), c.get("list"), c.get("post"), c.get("put")):
+            if op:
+                response_fields |= set(schema_properties(spec, json_schema_of(spec, op)))
+        get_fields_param = "_fields" in query_params(c.get("get"))
+        if "get" not in c and name in GET_BY_ID_PROSE:
+            get_fields_param = GET_BY_ID_PROSE[name]
         catalog.append({
             "name": name,
             "table_name": name.replace("/", "_"),
@@ -334,7 +418,7 @@ def build(spec):
             "key_field": key_field,
             "default_query": DEFAULT_LIST_PARAMS.get(name, ""),
             "sort_fields": sort_fields,
-            "get": "get" in c,
+            "get": "get" in c or name in GET_BY_ID_PROSE,
             "list": list_op is not None,
             "create": "post" in c,
             "update": "put" in c,
@@ -345,14 +429,18 @@ def build(spec):
             "max_limit": max_limit,
             "fields_param": "_fields" in params,
             "order_by": "_order_by" in params,
+            "get_fields_param": get_fields_param,
+            "custom_selectors": name in CUSTOM_SELECTORS_DOCUMENTED,
             "required_filters": required,
             "filters": filters,
-            "fields": fields,
-            "fields_source": source,
+            "open_fields": name in OPEN_FIELDS or len(fields) == 1,
+            "fields": [[f, t] for f, t, _ in fields],
+            "optional_fields": [f for f, _, optional in fields if optional],
+            "response_fields": response_fields,
         })
     check_base_schemas(spec, catalog)
     for c in catalog:
-        del c["fields_source"]
+        del c["response_fields"]
     return catalog
 
 
@@ -387,8 +475,9 @@ def write_c(catalog, out):
             i, ", ".join([c_string(g) for g in groups] + ["NULL"])))
         lines.append("static const CloseFieldDef fields_%d[] = {" % i)
         for fname, ftype in c["fields"]:
-            lines.append("\t{%s, %s}," % (c_string(fname), c_string(ftype)))
-        lines.append("\t{NULL, NULL}")
+            lines.append("\t{%s, %s, %s}," % (c_string(fname), c_string(ftype),
+                                              "true" if fname in c["optional_fields"] else "false"))
+        lines.append("\t{NULL, NULL, false}")
         lines.append("};")
     lines.append("")
     lines.append("const CloseObjectDef close_object_catalog[] = {")
@@ -398,12 +487,15 @@ def write_c(catalog, out):
                                       ("CLOSE_OP_DELETE", "delete")) if c[key]]
         paging = {"none": "CLOSE_PAGING_NONE", "skip": "CLOSE_PAGING_SKIP",
                   "cursor": "CLOSE_PAGING_CURSOR", "single": "CLOSE_PAGING_SINGLE"}[c["paging"]]
-        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, required_%d, filters_%d, sort_%d, fields_%d}," % (
+        lines.append("\t{%s, %s, %s, %s, %s, %s, %d, %d, %s, %d, %s, %s, %s, %s, %s, required_%d, filters_%d, sort_%d, fields_%d}," % (
             c_string(c["name"]), c_string(c["table_name"]), c_string(c["id_param"]),
             c_string(c["key_field"]), c_string(c["default_query"]),
             " | ".join(ops) if ops else "0", c["delete_status"], c["create_status"],
             paging, c["max_limit"], "true" if c["fields_param"] else "false",
-            "true" if c["order_by"] else "false", i, i, i, i))
+            "true" if c["order_by"] else "false",
+            "true" if c["get_fields_param"] else "false",
+            "true" if c["custom_selectors"] else "false",
+            "true" if c["open_fields"] else "false", i, i, i, i))
     lines.append("};")
     lines.append("")
     lines.append("const int close_object_catalog_size = lengthof(close_object_catalog);")

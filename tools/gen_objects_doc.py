@@ -139,18 +139,22 @@ def render(catalog, sources):
     w("  loop of filtered listings); `IN` also covers `= ANY(array)`; `>`, `>=`, `<`, `<=` are")
     w("  sent only for `date`, `timestamp` and `timestamptz` columns; a `boolean` column is sent")
     w("  as `col` / `NOT col`. Every condition is also checked locally, and conditions Close")
-    w("  cannot evaluate are applied locally only. A field marked † is not among the default")
-    w("  columns: add a column of that name to filter on it, e.g.")
-    w("  `ALTER FOREIGN TABLE close.task ADD COLUMN date_updated timestamptz`.")
+    w("  cannot evaluate are applied locally only. A field marked † is no field of the objects:")
+    w("  a column filtering on it needs `OPTIONS (field '...')` naming the parameter.")
     w("- **ORDER BY sent to Close**: fields whose `ORDER BY` (with `LIMIT`) Close sorts itself;")
     w("  others are sorted locally.")
     w("- **Listing**: how Close pages the list. Close refuses to skip past a number of objects")
     w("  (`max_skip`); listings said to go on in `date_created` slices get every object anyway,")
     w("  the others stop there with an error rather than return part of the list.")
     w("- **Default columns**: the columns `IMPORT FOREIGN SCHEMA` creates, in order: the")
-    w("  catalog's fields, the custom field columns on the objects that have them, and `attrs")
-    w("  jsonb`, which holds the whole object. A foreign table you create yourself may have any")
-    w("  subset of these, other fields, and `OPTIONS (field '...')` columns.")
+    w("  catalog's fields (from every schema and sample object Close publishes), the custom field")
+    w("  columns on the objects that have them, and `attrs jsonb`, which holds the whole object.")
+    w("  A foreign table you create yourself may have any subset of these and `OPTIONS (field")
+    w("  '...')` columns; a column named after no field is an error (a NOTICE where the objects'")
+    w("  fields are open).")
+    w("- **Sent only sometimes**: fields Close documents that real objects may lack (sent on")
+    w("  request only, or by some types of the object only); they may read NULL, and a custom")
+    w("  field of the same name takes the column name first.")
     w("")
     w("`EXPLAIN VERBOSE` shows what a query sends: `Close Request`, `Close Filter Values` and")
     w("`Close Ids` (see the README's performance notes).")
@@ -220,7 +224,13 @@ def render(catalog, sources):
         if obj["name"] in sources:
             cols.append("*custom field columns*")
         cols.append("`attrs jsonb`")
-        w("- **Default columns**: %s" % ", ".join(cols))
+        w("- **Default columns** (%d typed): %s" % (len(obj["fields"]), ", ".join(cols)))
+        if obj["optional_fields"]:
+            w("- **Sent only sometimes**: %s" % ", ".join(
+                "`%s`" % f for f in obj["optional_fields"]))
+        if obj["open_fields"]:
+            w("- **Open fields**: objects carry fields of their own type; a column naming a field"
+              " the catalog does not list gets a NOTICE, not an error")
         if obj["name"] in sources:
             defs, assoc = sources[obj["name"]]
             w("- **Custom field columns**: one per field defined in `/%s/`, then one per shared"
