@@ -29,3 +29,14 @@ CREATE FUNCTION closecrm_fields(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT IMMUTABLE;
+
+-- What is known of Close's rate limits for the API keys of the current
+-- user's user mappings (shared by all sessions when closecrm_fdw is in
+-- shared_preload_libraries).
+CREATE FUNCTION closecrm_fdw_rate_limits(
+  OUT server_name text, OUT endpoint_group text, OUT request_limit bigint,
+  OUT remaining bigint, OUT reset_in_ms bigint, OUT blocked_for_ms bigint,
+  OUT shared boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;

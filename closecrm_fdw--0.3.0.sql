@@ -82,3 +82,16 @@ CREATE FUNCTION closecrm_fdw_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
+
+-- New in 0.3.0.
+
+-- What is known of Close's rate limits for the API keys of the current
+-- user's user mappings (shared by all sessions when closecrm_fdw is in
+-- shared_preload_libraries).
+CREATE FUNCTION closecrm_fdw_rate_limits(
+  OUT server_name text, OUT endpoint_group text, OUT request_limit bigint,
+  OUT remaining bigint, OUT reset_in_ms bigint, OUT blocked_for_ms bigint,
+  OUT shared boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;

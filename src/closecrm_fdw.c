@@ -24,7 +24,9 @@ void		_PG_init(void);
 
 /*
  * _PG_init
- *		Module load: define the GUCs.
+ *		Module load: define the GUCs, follow transactions, and (when loaded
+ *		through shared_preload_libraries) reserve the shared rate-limit
+ *		state.
  */
 void
 _PG_init(void)
@@ -32,6 +34,8 @@ _PG_init(void)
 	close_connection_init();
 	close_scan_init();
 	MarkGUCPrefixReserved("closecrm_fdw");
+	close_xact_init();
+	close_ratelimit_init();
 }
 
 PG_FUNCTION_INFO_V1(closecrm_fdw_version);
@@ -54,6 +58,9 @@ closecrm_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = closeReScanForeignScan;
 	routine->EndForeignScan = closeEndForeignScan;
 	routine->ExplainForeignScan = closeExplainForeignScan;
+
+	/* ANALYZE (analyze.c) */
+	routine->AnalyzeForeignTable = closeAnalyzeForeignTable;
 
 	/* changes (modify.c) */
 	routine->AddForeignUpdateTargets = closeAddForeignUpdateTargets;

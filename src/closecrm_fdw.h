@@ -9,6 +9,7 @@
 #ifndef CLOSECRM_FDW_H
 #define CLOSECRM_FDW_H
 
+#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
@@ -121,6 +122,8 @@ typedef struct CloseConnection
 	char	   *server_name;
 	CloseServerOptions opts;
 	char	   *api_key;		/* never printed */
+	bool		rate_key_set;	/* rate_key computed (ratelimit.c) */
+	uint8		rate_key[16];	/* SHA-256 of base_url and api_key, cut */
 } CloseConnection;
 
 /* Per-table facts read from the catalog and the table's options. */
@@ -132,6 +135,8 @@ typedef struct CloseTableInfo
 	char	  **field_names;	/* per attribute (0-based); NULL if dropped */
 	bool	   *is_attrs;		/* jsonb column named attrs: whole object */
 	AttrNumber	id_attno;		/* column reading the key field; 0 if none */
+	double		estimated_rows; /* the table's estimated_rows; -1 unset */
+	double		server_estimated_rows;	/* the server's; -1 unset */
 } CloseTableInfo;
 
 extern void close_get_server_options(ForeignServer *server,
@@ -144,11 +149,23 @@ extern CloseTableInfo *close_get_table_info(Relation rel);
 extern int	close_max_idle_connections;
 extern void close_connection_init(void);
 extern void *close_session_multi(CloseConnection *conn);	/* CURLM * */
+
+/* ---------- in ratelimit.c ---------- */
+
+extern void close_ratelimit_init(void);
 extern long close_rate_delay(CloseConnection *conn, const char *group,
 							 TimestampTz now);
-extern void close_rate_note(CloseConnection *conn, const char *group,
-							const CloseRateLimit *rl, long wait_ms,
-							TimestampTz now);
+extern void close_rate_answered(CloseConnection *conn, const char *group,
+								const CloseRateLimit *rl, bool answered,
+								TimestampTz now);
+extern void close_rate_wait(CloseConnection *conn, const char *group,
+							long wait_ms, TimestampTz now);
+
+/* ---------- in xact.c ---------- */
+
+extern void close_xact_init(void);
+extern void close_xact_note_change(void);
+extern void close_xact_check_writable(const char *method);
 
 /* ---------- in stats.c ---------- */
 
@@ -198,7 +215,18 @@ typedef struct CloseRequest
 	bool		too_large;
 	size_t		max_bytes;		/* response size limit */
 	char	   *group;			/* rate-limit endpoint group */
-	long		rate_wait_ms;	/* waited for rate limits before sending */
+
+	/*
+	 * Wall time the close_http_perform call spent with this request held
+	 * back by a rate limit while no earlier request of the call was: the
+	 * sum over a call's requests is the call's wall time of waiting.
+	 */
+	long		rate_wait_ms;
+	int64		rate_wait_us;	/* the same, as it accumulates */
+	bool		rate_held;		/* not_before set by a rate limit */
+	int			failed_retries; /* retries after failures (max_retries) */
+	int			rate_retries;	/* retries after a 429 that said when */
+	long		rate_told_ms;	/* waits those 429s asked for, in total */
 	int64		bytes_out;
 	TimestampTz not_before;
 	int			state;
@@ -263,6 +291,7 @@ typedef struct CloseRelInfo
 	bool		id_is_array;	/* id = ANY(array) rather than id = expr */
 	Expr	   *id_clause;		/* the RestrictInfo clause used for lookup */
 	int			page_size;
+	double		collection_rows;	/* objects a listing returns unfiltered */
 } CloseRelInfo;
 
 /*
@@ -310,6 +339,7 @@ extern void closeExplainForeignScan(ForeignScanState *node,
 extern void close_report_no_lookup(const CloseObjectDef *object);
 extern List *close_eval_ids(List *id_exprs, bool id_is_array,
 							ExprContext *econtext);
+extern char *close_fields_query(CloseTableInfo *table, const bool *wanted);
 
 /* ---------- in modify.c ---------- */
 
@@ -356,6 +386,16 @@ extern void closeExplainForeignModify(ModifyTableState *mtstate,
 extern void closeExplainDirectModify(ForeignScanState *node,
 									 ExplainState *es);
 extern char *close_object_path(const CloseObjectDef *object, const char *id);
+
+/* ---------- in analyze.c ---------- */
+
+extern bool closeAnalyzeForeignTable(Relation relation,
+									 AcquireSampleRowsFunc *func,
+									 BlockNumber *totalpages);
+
+/* ---------- in raw.c ---------- */
+
+extern List *close_mapped_servers(Oid userid);
 
 /* ---------- in import.c ---------- */
 

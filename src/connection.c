@@ -3,8 +3,8 @@
  * connection.c
  *		  The backend's cache of what it keeps per (server, user mapping):
  *		  a libcurl multi handle, whose connection pool keeps connections to
- *		  Close alive between requests and statements, and the rate-limit
- *		  state of each Close endpoint group, which is per API key.
+ *		  Close alive between requests and statements.  (What is known of
+ *		  Close's rate limits is per API key, in ratelimit.c.)
  *
  * Like postgres_fdw's connection cache, entries are keyed by user mapping
  * and invalidated when the server or the user mapping changes (syscache
@@ -16,7 +16,6 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
-#include <math.h>
 
 #include "closecrm_fdw.h"
 #include "storage/ipc.h"
@@ -25,17 +24,6 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
-
-/* What we know of one endpoint group's rate limit. */
-typedef struct CloseRateGroup
-{
-	char	   *name;			/* "GET lead/{id}" */
-	double		limit;			/* requests per window; -1 unknown */
-	double		remaining;		/* left in the window, minus our sends */
-	TimestampTz reset_at;		/* when the window resets */
-	TimestampTz next_send_at;	/* pacing: not before this */
-	struct CloseRateGroup *next;
-} CloseRateGroup;
 
 /* One cache entry. */
 typedef struct CloseSession
@@ -46,7 +34,6 @@ typedef struct CloseSession
 	uint32		mapping_hashvalue;
 	CURLM	   *multi;
 	bool		invalidated;
-	CloseRateGroup *groups;
 } CloseSession;
 
 static HTAB *session_cache = NULL;
@@ -56,27 +43,16 @@ int			close_max_idle_connections = 4;
 
 /*
  * release_session
- *		Close the session's connections and forget its rate-limit state.
+ *		Close the session's connections.
  */
 static void
 release_session(CloseSession *session)
 {
-	CloseRateGroup *g = session->groups;
-
 	if (session->multi != NULL)
 	{
 		curl_multi_cleanup(session->multi);
 		session->multi = NULL;
 	}
-	while (g != NULL)
-	{
-		CloseRateGroup *next = g->next;
-
-		pfree(g->name);
-		pfree(g);
-		g = next;
-	}
-	session->groups = NULL;
 }
 
 /*
@@ -126,7 +102,7 @@ close_connection_init(void)
 {
 	DefineCustomIntVariable("closecrm_fdw.max_idle_connections",
 							"Idle connections to Close kept open per server and user mapping.",
-							"Connections above this are closed once idle; 0 closes each after use.",
+							"At least the server's max_concurrency are kept; 0 closes each after use.",
 							&close_max_idle_connections,
 							4, 0, 64,
 							PGC_USERSET, 0, NULL, NULL, NULL);
@@ -164,7 +140,6 @@ close_session_multi(CloseConnection *conn)
 	if (!found)
 	{
 		session->multi = NULL;
-		session->groups = NULL;
 		session->invalidated = false;
 	}
 	if (session->invalidated)
@@ -183,86 +158,17 @@ close_session_multi(CloseConnection *conn)
 		if (session->multi == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
+	/*
+	 * Keep at least as many idle connections as requests go out at once:
+	 * with fewer, every burst (a listing's read-ahead, a batch of lookups)
+	 * would open the difference anew.  0 means none are kept (http.c then
+	 * forbids reuse: libcurl reads a cache size of 0 as its default).
+	 */
 	curl_multi_setopt(session->multi, CURLMOPT_MAXCONNECTS,
-					  (long) close_max_idle_connections);
+					  close_max_idle_connections == 0 ? 0L :
+					  (long) Max(close_max_idle_connections,
+								 conn->opts.max_concurrency));
 	curl_multi_setopt(session->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 					  (long) conn->opts.max_concurrency);
 	return session->multi;
-}
-
-/*
- * find_group
- *		The rate-limit state of endpoint group "name" in the session of
- *		"conn", created on first use.
- */
-static CloseRateGroup *
-find_group(CloseConnection *conn, const char *name)
-{
-	CloseSession *session = hash_search(session_cache, &conn->umid, HASH_FIND, NULL);
-	CloseRateGroup *g;
-
-	Assert(session != NULL);
-	for (g = session->groups; g != NULL; g = g->next)
-	{
-		if (strcmp(g->name, name) == 0)
-			return g;
-	}
-	g = MemoryContextAllocZero(TopMemoryContext, sizeof(CloseRateGroup));
-	g->name = MemoryContextStrdup(TopMemoryContext, name);
-	g->limit = -1;
-	g->remaining = -1;
-	g->next = session->groups;
-	session->groups = g;
-	return g;
-}
-
-/*
- * close_rate_delay
- *		Milliseconds to wait before sending a request of endpoint group
- *		"group" so as to stay within Close's limit: none while the window
- *		has requests left; until the reset when it has none; and once fewer
- *		than a tenth are left, requests are spread over the rest of the
- *		window.  A request that may go now is counted against the window.
- */
-long
-close_rate_delay(CloseConnection *conn, const char *group, TimestampTz now)
-{
-	CloseRateGroup *g = find_group(conn, group);
-	long		until_reset;
-
-	if (g->remaining < 0 || g->reset_at <= now)
-		return 0;				/* unknown, or the window is over */
-	if (now < g->next_send_at)
-		return (long) ((g->next_send_at - now + 999) / 1000);
-	until_reset = (long) ((g->reset_at - now + 999) / 1000);
-	if (g->remaining < 1)
-		return until_reset;
-	g->remaining -= 1;
-	if (g->limit > 0 && g->remaining < g->limit / 10)
-		g->next_send_at = now + (TimestampTz) (until_reset * 1000 / (g->remaining + 1));
-	return 0;
-}
-
-/*
- * close_rate_note
- *		Remember what a response's RateLimit header (or a 429 with
- *		"wait_ms") said about endpoint group "group".
- */
-void
-close_rate_note(CloseConnection *conn, const char *group, const CloseRateLimit *rl,
-				long wait_ms, TimestampTz now)
-{
-	CloseRateGroup *g = find_group(conn, group);
-
-	if (rl != NULL && rl->remaining >= 0 && rl->reset >= 0)
-	{
-		g->remaining = rl->remaining;
-		g->limit = rl->limit;
-		g->reset_at = now + (TimestampTz) ceil(rl->reset * 1000000.0);
-	}
-	if (wait_ms >= 0)
-	{
-		g->remaining = 0;
-		g->reset_at = Max(g->reset_at, now + (TimestampTz) wait_ms * 1000);
-	}
 }

@@ -4,9 +4,10 @@
  *		  The HTTP transport: sends requests to Close with libcurl's multi
  *		  interface, several at once up to max_concurrency, over the
  *		  kept-alive connections of the (server, user mapping) session
- *		  (connection.c); paces them to Close's rate limits; retries what is
- *		  safe to retry; waits interruptibly; counts what it sends
- *		  (stats.c); and turns failures into ERRORs.
+ *		  (connection.c); paces them to Close's rate limits (ratelimit.c);
+ *		  retries what is safe to retry; waits interruptibly; counts what it
+ *		  sends (stats.c) and what changed Close (xact.c); and turns
+ *		  failures into ERRORs.
  *
  * Nothing here calls ereport while libcurl is inside a callback: the
  * callbacks only record what happened (into buffers allocated without
@@ -40,6 +41,16 @@
 /* Upper bounds on the time we wait before a retry. */
 #define MAX_BACKOFF_MS	30000
 #define MAX_RATE_WAIT_MS 120000
+
+/*
+ * A 429 that says when to retry is waited out without counting against
+ * max_retries, within these bounds per request (statement_timeout usually
+ * ends the wait first): the waits it asked for in total, their number, and
+ * the shortest wait (a 429 saying "now" is not retried in a tight loop).
+ */
+#define MAX_RATE_WAIT_TOTAL_MS (10 * 60 * 1000)
+#define MAX_RATE_RETRIES 1000
+#define MIN_RATE_WAIT_MS 10
 
 /* the multi handle of the close_http_perform call in progress */
 static CURLM *close_multi = NULL;
@@ -317,17 +328,33 @@ parse_rate_limit_reset(CloseRequest *req)
 
 /*
  * note_rate_limit
- *		Tell the session what the response's RateLimit header says about
- *		the request's endpoint group.
+ *		Tell ratelimit.c that an attempt of "req" ended, with what the
+ *		response's RateLimit header (if any) says about its endpoint group.
  */
 static void
-note_rate_limit(CloseConnection *conn, CloseRequest *req)
+note_rate_limit(CloseConnection *conn, CloseRequest *req, bool answered)
 {
-	char	   *value = close_response_header(req, "ratelimit");
+	char	   *value = answered ? close_response_header(req, "ratelimit") : NULL;
 	CloseRateLimit rl;
+	bool		have = value != NULL &&
+		close_parse_ratelimit(value, strlen(value), &rl);
 
-	if (value != NULL && close_parse_ratelimit(value, strlen(value), &rl))
-		close_rate_note(conn, req->group, &rl, -1, GetCurrentTimestamp());
+	close_rate_answered(conn, req->group, have ? &rl : NULL, answered,
+						GetCurrentTimestamp());
+}
+
+/*
+ * note_done
+ *		"req" is finished: count it in the transaction if it changed Close
+ *		(a method other than GET that Close answered with 2xx).
+ */
+static void
+note_done(CloseRequest *req)
+{
+	req->state = REQ_DONE;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+		req->status >= 200 && req->status < 300)
+		close_xact_note_change();
 }
 
 /*
@@ -395,11 +422,11 @@ finish_request(CloseConnection *conn, CloseRequest *req, CURLcode result)
 	count_attempt(conn, req, result == CURLE_OK ? status : 0);
 	release_easy(req);
 
+	note_rate_limit(conn, req, result == CURLE_OK);
 	if (result == CURLE_OK)
 	{
 		req->status = status;
 		req->transport_error = NULL;
-		note_rate_limit(conn, req);
 		if (status == 429)
 		{
 			retry = true;
@@ -439,43 +466,110 @@ finish_request(CloseConnection *conn, CloseRequest *req, CURLcode result)
 		}
 	}
 
-	if (!retry || req->attempts > conn->opts.max_retries)
+	if (!retry)
 		return -1;
 	if (processed_maybe && !is_idempotent(req) && !req->retry_unsafe)
 		return -1;
 
 	if (wait_s >= 0)
 	{
-		delay_ms = Min((long) ceil(wait_s * 1000), MAX_RATE_WAIT_MS);
-		close_rate_note(conn, req->group, NULL, delay_ms, GetCurrentTimestamp());
-		req->rate_wait_ms += delay_ms;
-		close_stats_for(conn->serverid)->rate_wait_ms += delay_ms;
+		/* Close said when: a wait, not a failure */
+		delay_ms = Max(MIN_RATE_WAIT_MS,
+					   Min((long) ceil(wait_s * 1000), MAX_RATE_WAIT_MS));
+		if (req->rate_retries >= MAX_RATE_RETRIES ||
+			req->rate_told_ms + delay_ms > MAX_RATE_WAIT_TOTAL_MS)
+			return -1;
+		req->rate_retries++;
+		req->rate_told_ms += delay_ms;
+		req->rate_held = true;
+		close_rate_wait(conn, req->group, delay_ms, GetCurrentTimestamp());
 	}
 	else
 	{
 		/* jittered exponential backoff: 250 ms, 500 ms, 1 s, ... */
-		long		base = Min(250L << Min(req->attempts - 1, 10), MAX_BACKOFF_MS);
+		long		base;
 
+		if (req->failed_retries >= conn->opts.max_retries)
+			return -1;
+		base = Min(250L << Min(req->failed_retries, 10), MAX_BACKOFF_MS);
+		req->failed_retries++;
 		delay_ms = base / 2 + (long) (close_random_fraction() * base / 2);
 	}
 	return delay_ms;
 }
 
 /*
+ * first_rate_held
+ *		The first request of the call that is queued, held back by a rate
+ *		limit; NULL if none is.
+ */
+static CloseRequest *
+first_rate_held(CloseRequest **requests, int nrequests)
+{
+	int			i;
+
+	for (i = 0; i < nrequests; i++)
+	{
+		if (requests[i]->state == REQ_QUEUED && requests[i]->easy == NULL &&
+			requests[i]->rate_held)
+			return requests[i];
+	}
+	return NULL;
+}
+
+/*
+ * add_rate_wait
+ *		Count the wall time from *since to "now" as rate-limit wait of
+ *		"held" (the first request held back then, if any), and move *since
+ *		to now.
+ */
+static void
+add_rate_wait(CloseRequest *held, TimestampTz *since, TimestampTz now)
+{
+	if (held != NULL && *since != 0 && now > *since)
+		held->rate_wait_us += now - *since;
+	*since = now;
+}
+
+/*
+ * finish_rate_waits
+ *		Turn the accumulated waits of the call's requests into milliseconds
+ *		and add them to the server's counters.
+ */
+static void
+finish_rate_waits(CloseConnection *conn, CloseRequest **requests, int nrequests)
+{
+	int64		total_us = 0;
+	int			i;
+
+	for (i = 0; i < nrequests; i++)
+	{
+		requests[i]->rate_wait_ms = (long) (requests[i]->rate_wait_us / 1000);
+		total_us += requests[i]->rate_wait_us;
+	}
+	close_stats_for(conn->serverid)->rate_wait_ms += total_us / 1000;
+}
+
+/*
  * close_http_perform
  *		Send every request of "requests" to the server of "conn", at most
  *		max_concurrency at a time, retrying on 429, on 502/503/504 and on
- *		network errors as far as max_retries and the method allow.  Returns
- *		when all are done; each request's status, response body and headers
- *		(or transport_error) tell its outcome.  Query cancel and
- *		statement_timeout interrupt the wait; the transfers in flight are then
- *		abandoned and their handles freed before the ERROR propagates.
+ *		network errors as far as max_retries and the method allow (a 429
+ *		that says when to retry is waited out without counting against
+ *		max_retries).  Returns when all are done; each request's status,
+ *		response body and headers (or transport_error) tell its outcome,
+ *		and rate_wait_ms how long it was held back by a rate limit while no
+ *		earlier one was (so the waits of a call add up to wall time).
+ *		Query cancel and statement_timeout interrupt the wait; the transfers
+ *		in flight are then abandoned and their handles freed before the
+ *		ERROR propagates.
  */
 void
 close_http_perform(CloseConnection *conn, CloseRequest **requests,
 				   int nrequests)
 {
 	int			i;
+	TimestampTz waits_counted_to = 0;
 
 	close_multi = (CURLM *) close_session_multi(conn);
 
@@ -486,6 +580,11 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 		requests[i]->not_before = 0;
 		requests[i]->easy = NULL;
 		requests[i]->rate_wait_ms = 0;
+		requests[i]->rate_wait_us = 0;
+		requests[i]->rate_held = false;
+		requests[i]->failed_retries = 0;
+		requests[i]->rate_retries = 0;
+		requests[i]->rate_told_ms = 0;
 		if (requests[i]->group == NULL)
 			requests[i]->group = close_catalog_group(requests[i]->method,
 													 requests[i]->path);
@@ -505,6 +604,9 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 			int			msgs_left;
 			long		wait_ms;
 
+			/* the time since the last look, if a rate limit held one back */
+			add_rate_wait(first_rate_held(requests, nrequests),
+						  &waits_counted_to, now);
 			for (i = 0; i < nrequests; i++)
 				if (requests[i]->easy != NULL)
 					running++;
@@ -524,10 +626,10 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 				if (pace_ms > 0)
 				{
 					req->not_before = now + (TimestampTz) pace_ms * 1000;
-					req->rate_wait_ms += pace_ms;
-					close_stats_for(conn->serverid)->rate_wait_ms += pace_ms;
+					req->rate_held = true;
 					continue;
 				}
+				req->rate_held = false;
 				start_request(conn, req);
 				req->state = REQ_RUNNING;
 				running++;
@@ -551,9 +653,12 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 						continue;
 					curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
 									  (char **) &req);
+					/* a rate wait starting now is counted from now */
+					add_rate_wait(first_rate_held(requests, nrequests),
+								  &waits_counted_to, GetCurrentTimestamp());
 					delay = finish_request(conn, req, msg->data.result);
 					if (delay < 0)
-						req->state = REQ_DONE;
+						note_done(req);
 					else
 					{
 						req->state = REQ_QUEUED;
@@ -606,11 +711,21 @@ close_http_perform(CloseConnection *conn, CloseRequest **requests,
 	}
 	PG_CATCH();
 	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		add_rate_wait(first_rate_held(requests, nrequests), &waits_counted_to, now);
+		finish_rate_waits(conn, requests, nrequests);
 		for (i = 0; i < nrequests; i++)
+		{
+			/* abandoned: a first request no longer holds the others back */
+			if (requests[i]->easy != NULL)
+				close_rate_answered(conn, requests[i]->group, NULL, false, now);
 			release_easy(requests[i]);
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	finish_rate_waits(conn, requests, nrequests);
 }
 
 /*
@@ -707,8 +822,12 @@ close_report_http_error(CloseConnection *conn, CloseRequest *req,
 			hint = "Close refused the request as sent; DETAIL gives its reason.";
 			break;
 		case 429:
-			hint = psprintf("Close's rate limit was still exceeded after %d attempts; raise max_retries or send fewer requests at once.",
-							req->attempts);
+			if (req->rate_retries > 0)
+				hint = psprintf("Close's rate limit was still exceeded after waiting %ld s as Close asked (%d attempts); send fewer requests at once, or spread the work out.",
+								req->rate_told_ms / 1000, req->attempts);
+			else
+				hint = psprintf("Close answered 429 without saying when to retry (%d attempt%s); raise max_retries, or send fewer requests at once.",
+								req->attempts, req->attempts == 1 ? "" : "s");
 			break;
 		default:
 			if (req->status >= 500)

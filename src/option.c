@@ -68,9 +68,11 @@ static const CloseOption close_options[] = {
 	{"ca_file", ForeignServerRelationId, OPT_FILE, 0, 0},
 	{"proxy", ForeignServerRelationId, OPT_PROXY, 0, 0},
 	{"updatable", ForeignServerRelationId, OPT_BOOLEAN, 0, 0},
+	{"estimated_rows", ForeignServerRelationId, OPT_INTEGER, 0, 1e12},
 	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
 	{"object", ForeignTableRelationId, OPT_OBJECT, 0, 0},
 	{"updatable", ForeignTableRelationId, OPT_BOOLEAN, 0, 0},
+	{"estimated_rows", ForeignTableRelationId, OPT_INTEGER, 0, 1e12},
 	{"field", AttributeRelationId, OPT_TEXT, 0, 0},
 	{"custom_type", AttributeRelationId, OPT_CUSTOM_TYPE, 0, 0},
 };
@@ -756,12 +758,18 @@ close_get_table_info(Relation rel)
 	int			i;
 
 	info->updatable = true;
+	info->estimated_rows = -1;
+	info->server_estimated_rows = -1;
 	foreach(lc, server->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "updatable") == 0)
 			info->updatable = defGetBoolean(def);
+		else if (strcmp(def->defname, "estimated_rows") == 0)
+			info->server_estimated_rows =
+				parse_number_option(find_option("estimated_rows", ForeignServerRelationId),
+									defGetString(def));
 	}
 	foreach(lc, ft->options)
 	{
@@ -771,6 +779,10 @@ close_get_table_info(Relation rel)
 			object = defGetString(def);
 		else if (strcmp(def->defname, "updatable") == 0)
 			info->updatable = defGetBoolean(def);
+		else if (strcmp(def->defname, "estimated_rows") == 0)
+			info->estimated_rows =
+				parse_number_option(find_option("estimated_rows", ForeignTableRelationId),
+									defGetString(def));
 	}
 	if (object == NULL || (info->object = close_catalog_lookup(object)) == NULL)
 		ereport(ERROR,

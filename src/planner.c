@@ -32,6 +32,8 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
+#include "optimizer/prep.h"
+#include "parser/analyze.h"
 #include "optimizer/restrictinfo.h"
 #include "optimizer/clauses.h"
 #include "rewrite/rewriteManip.h"
@@ -46,7 +48,7 @@
 
 /* One HTTP round trip, in planner cost units. */
 #define CLOSE_REQUEST_COST		50.0
-/* Rows we assume a collection has when listing it. */
+/* Rows we assume a collection has when nothing tells (estimated_rows). */
 #define CLOSE_DEFAULT_LIST_ROWS 100000.0
 /* Ids we assume an id = ANY(non-constant array) names. */
 #define CLOSE_DEFAULT_ANY_IDS	10.0
@@ -202,9 +204,50 @@ find_lookup_clause(List *clauses, Index relid, AttrNumber id_attno,
 }
 
 /*
+ * collection_rows
+ *		The objects a listing of the table returns before any condition:
+ *		the table's estimated_rows option, else what ANALYZE counted, else
+ *		the server's estimated_rows, else CLOSE_DEFAULT_LIST_ROWS.  A
+ *		setting made for this table beats a measurement, which beats a
+ *		default for all the server's tables.
+ */
+static double
+collection_rows(RelOptInfo *baserel, CloseTableInfo *table)
+{
+	if (table->estimated_rows >= 0)
+		return Max(table->estimated_rows, 1);
+	if (baserel->tuples >= 0)
+		return Max(baserel->tuples, 1);
+	if (table->server_estimated_rows >= 0)
+		return Max(table->server_estimated_rows, 1);
+	return CLOSE_DEFAULT_LIST_ROWS;
+}
+
+/*
+ * refuse_row_locks
+ *		ERROR for SELECT ... FOR UPDATE / FOR SHARE naming this table: Close
+ *		has no row locks, and pretending to lock would mislead.  (A table
+ *		only carried along by a locking query, or by an UPDATE of another
+ *		table, gets a mark without a lock strength: that is fine.)
+ */
+static void
+refuse_row_locks(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	PlanRowMark *rc = get_plan_rowmark(root->rowMarks, baserel->relid);
+
+	if (rc != NULL && rc->strength != LCS_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot be applied to Close foreign table \"%s\"",
+						LCS_asString(rc->strength), get_rel_name(foreigntableid)),
+				 errdetail("Close has no row locks: nothing would keep others from changing the objects until the transaction ends."),
+				 errhint("Lock only local tables (FOR UPDATE OF local_table), or leave the locking clause out.")));
+}
+
+/*
  * closeGetForeignRelSize
- *		Read the table's catalog entry and options, find an id condition,
- *		and estimate the number of rows.
+ *		Read the table's catalog entry and options, refuse row locks, find
+ *		an id condition, and estimate the number of rows.
  */
 void
 closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -222,6 +265,9 @@ closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	close_get_server_options(GetForeignServer(fpinfo->serverid), &opts);
 	fpinfo->page_size = opts.page_size;
 	baserel->fdw_private = fpinfo;
+	refuse_row_locks(root, baserel, foreigntableid);
+	fpinfo->collection_rows = collection_rows(baserel, fpinfo->table);
+	baserel->tuples = fpinfo->collection_rows;
 
 	if (find_lookup_clause(baserel->baserestrictinfo, baserel->relid,
 						   fpinfo->table->id_attno, &fpinfo->id_clause,
@@ -243,7 +289,7 @@ closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		}
 	}
 	else
-		baserel->rows = clamp_row_est(CLOSE_DEFAULT_LIST_ROWS *
+		baserel->rows = clamp_row_est(fpinfo->collection_rows *
 									  clauselist_selectivity(root,
 															 baserel->baserestrictinfo,
 															 0, JOIN_INNER, NULL));
@@ -391,7 +437,7 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	if (fpinfo->id_exprs != NIL)
 		total = CLOSE_REQUEST_COST * baserel->rows;
 	else
-		total = CLOSE_REQUEST_COST * ceil(CLOSE_DEFAULT_LIST_ROWS / fpinfo->page_size);
+		total = CLOSE_REQUEST_COST * ceil(fpinfo->collection_rows / fpinfo->page_size);
 	total += cpu_tuple_cost * baserel->rows;
 	add_path(baserel, (Path *)
 			 close_create_foreignscan_path(root, baserel, NULL, baserel->rows,
@@ -607,16 +653,81 @@ required_filters_missing(const CloseObjectDef *object, List *names)
 	return NULL;
 }
 
+/* Context of whole_row_walker. */
+typedef struct WholeRowContext
+{
+	Index		relid;
+	int			sublevels_up;	/* Query levels below the planned one */
+} WholeRowContext;
+
+/*
+ * whole_row_walker
+ *		True if "node" refers to the whole row of relation ctx->relid,
+ *		leaving out the "wholerow" junk columns the planner adds for row
+ *		marks.
+ */
+static bool
+whole_row_walker(Node *node, WholeRowContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		return var->varno == ctx->relid && var->varattno == 0 &&
+			var->varlevelsup == ctx->sublevels_up;
+	}
+	if (IsA(node, TargetEntry) && ctx->sublevels_up == 0)
+	{
+		TargetEntry *tle = (TargetEntry *) node;
+
+		if (tle->resjunk && tle->resname != NULL &&
+			strncmp(tle->resname, "wholerow", 8) == 0)
+			return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		found;
+
+		ctx->sublevels_up++;
+		found = query_tree_walker((Query *) node, whole_row_walker, ctx, 0);
+		ctx->sublevels_up--;
+		return found;
+	}
+	return expression_tree_walker(node, whole_row_walker, ctx);
+}
+
+/*
+ * only_row_mark_needs_whole_row
+ *		True if the whole-row reference to this table comes only from a row
+ *		mark (the copy of the row kept for rechecks when another table of
+ *		the query is locked or updated).  That copy needs no more columns
+ *		than the query reads: the others are NULL in it, and nothing looks
+ *		at them.
+ */
+static bool
+only_row_mark_needs_whole_row(PlannerInfo *root, RelOptInfo *baserel)
+{
+	WholeRowContext ctx;
+
+	if (get_plan_rowmark(root->rowMarks, baserel->relid) == NULL)
+		return false;
+	ctx.relid = baserel->relid;
+	ctx.sublevels_up = 0;
+	return !query_tree_walker(root->parse, whole_row_walker, &ctx, 0);
+}
+
 /*
  * columns_needed
  *		The attribute numbers of the columns the query uses from this scan
  *		(output and conditions), as a List of Integer; NIL means all (a
- *		whole-row reference).  Only these are converted from JSON: cheaper,
- *		and a field that does not fit a column the query does not use is no
- *		error.
+ *		whole-row reference, unless only a row mark makes it).  Only these
+ *		are converted from JSON: cheaper, and a field that does not fit a
+ *		column the query does not use is no error.
  */
 static List *
-columns_needed(RelOptInfo *baserel, List *scan_clauses)
+columns_needed(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses)
 {
 	Bitmapset  *attrs = NULL;
 	List	   *result = NIL;
@@ -631,7 +742,7 @@ columns_needed(RelOptInfo *baserel, List *scan_clauses)
 	{
 		AttrNumber	attno = idx + FirstLowInvalidHeapAttributeNumber;
 
-		if (attno == 0)
+		if (attno == 0 && !only_row_mark_needs_whole_row(root, baserel))
 			return NIL;
 		if (attno > 0)
 			result = lappend(result, makeInteger(attno));
@@ -828,7 +939,7 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		filter_names = NIL;
 	if (kind == CLOSE_SCAN_LIST && best_path->fdw_private != NIL)
 		order_by = strVal(linitial(best_path->fdw_private));
-	retrieved = columns_needed(baserel, scan_clauses);
+	retrieved = columns_needed(root, baserel, scan_clauses);
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 

@@ -136,6 +136,42 @@ check_url(text *url_text)
 }
 
 /*
+ * close_mapped_servers
+ *		The closecrm_fdw servers role "userid" has a user mapping for (its
+ *		own or PUBLIC), as a List of Oids.
+ */
+List *
+close_mapped_servers(Oid userid)
+{
+	Oid			fdwid = GetForeignDataWrapperByName("closecrm_fdw", false)->fdwid;
+	List	   *result = NIL;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+
+		if (srv->srvfdw != fdwid)
+			continue;
+		if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
+								   ObjectIdGetDatum(userid),
+								   ObjectIdGetDatum(srv->oid)) &&
+			!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
+								   ObjectIdGetDatum(InvalidOid),
+								   ObjectIdGetDatum(srv->oid)))
+			continue;
+		result = lappend_oid(result, srv->oid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
  * find_server
  *		The closecrm_fdw server named "name", or, when name is NULL, the one
  *		such server the current user has a user mapping for.  ERROR with a
@@ -147,10 +183,6 @@ find_server(const char *name)
 	Oid			fdwid = GetForeignDataWrapperByName("closecrm_fdw", false)->fdwid;
 	Oid			userid = GetUserId();
 	Oid			found = InvalidOid;
-	int			nfound = 0;
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
 	AclResult	aclresult;
 
 	if (name != NULL)
@@ -166,37 +198,19 @@ find_server(const char *name)
 	}
 	else
 	{
-		rel = table_open(ForeignServerRelationId, AccessShareLock);
-		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+		List	   *servers = close_mapped_servers(userid);
 
-			if (srv->srvfdw != fdwid)
-				continue;
-			if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
-									   ObjectIdGetDatum(userid),
-									   ObjectIdGetDatum(srv->oid)) &&
-				!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
-									   ObjectIdGetDatum(InvalidOid),
-									   ObjectIdGetDatum(srv->oid)))
-				continue;
-			found = srv->oid;
-			nfound++;
-		}
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-
-		if (nfound == 0)
+		if (servers == NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("no closecrm_fdw server with a user mapping for the current user"),
 					 errhint("Create one with CREATE SERVER ... FOREIGN DATA WRAPPER closecrm_fdw and CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (api_key '...').")));
-		if (nfound > 1)
+		if (list_length(servers) > 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
 					 errmsg("more than one closecrm_fdw server has a user mapping for the current user"),
 					 errhint("Pass the server name as the fourth argument of close_raw().")));
+		found = linitial_oid(servers);
 	}
 
 	aclresult = pg_foreign_server_aclcheck(found, userid, ACL_USAGE);
@@ -320,6 +334,7 @@ close_raw(PG_FUNCTION_ARGS)
 				 errmsg("close_raw url must not be NULL or empty"),
 				 errhint("Pass a path relative to base_url, e.g. '/me/'.")));
 	method = check_method(PG_GETARG_TEXT_PP(0));
+	close_xact_check_writable(method);
 	path = check_url(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 	{

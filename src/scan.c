@@ -89,7 +89,6 @@ typedef struct CloseScanState
 	int64		prefetch_hits;
 } CloseScanState;
 
-static char *build_fields_query(CloseTableInfo *table, const bool *wanted);
 static void setup_slicing(CloseScanState *fsstate);
 
 /*
@@ -219,7 +218,7 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 				fsstate->wanted[attno - 1] = true;
 		}
 	}
-	fsstate->fields_query = build_fields_query(fsstate->table, fsstate->wanted);
+	fsstate->fields_query = close_fields_query(fsstate->table, fsstate->wanted);
 	setup_slicing(fsstate);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -603,13 +602,14 @@ page_limit(const CloseObjectDef *object, int page_size, int64 hint)
 }
 
 /*
- * build_fields_query
+ * close_fields_query
  *		"&_fields=..." naming the top-level keys of the columns the query
- *		uses, when Close's list endpoint accepts _fields and no column needs
- *		the whole object; "" otherwise.
+ *		uses ("wanted"), when Close's list endpoint accepts _fields and no
+ *		column needs the whole object (wanted NULL: the query does); ""
+ *		otherwise.
  */
-static char *
-build_fields_query(CloseTableInfo *table, const bool *wanted)
+char *
+close_fields_query(CloseTableInfo *table, const bool *wanted)
 {
 	StringInfoData buf;
 	int			i;

@@ -7,8 +7,10 @@ CLOSECRM_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-common libc
 CLOSECRM_TEST_PACKAGES="postgresql-15-cron debhelper postgresql-server-dev-all dpkg-dev"
 
 # Options of the throwaway cluster the suites run in: pg_cron loaded, running
-# jobs in the suites' database as background workers (no password needed).
-CLOSECRM_PG_TEST_OPTS="-o shared_preload_libraries=pg_cron -o cron.database_name=contrib_regression -o cron.use_background_workers=on"
+# jobs in the suites' database as background workers (no password needed);
+# closecrm_fdw preloaded, so that sessions share their rate-limit state
+# (test/ratelimit_local.sh checks the fallback without it).
+CLOSECRM_PG_TEST_OPTS="-o shared_preload_libraries=pg_cron,closecrm_fdw -o cron.database_name=contrib_regression -o cron.use_background_workers=on"
 
 # Other PostgreSQL versions (test/pg_build.sh): built from Debian's source
 # packages, found in these releases' deb-src, with these tools, and cached

@@ -2,9 +2,10 @@
 # Runs every closecrm_fdw test on a fresh Debian 12 machine: installs the
 # Debian packages it needs, builds and installs the extension, starts the
 # Close API emulator and a throwaway PostgreSQL 15 cluster (pg_virtualenv,
-# with pg_cron loaded), runs the emulator's self-test, checks that
-# doc/objects.md is current, runs the pg_regress suites (README examples,
-# pg_cron jobs and upgrades included), runs them again on each of
+# with pg_cron and closecrm_fdw preloaded), runs the emulator's self-test,
+# checks that doc/objects.md is current, runs the pg_regress suites (README
+# examples, pg_cron jobs and upgrades included; the rate-limit fallback in a
+# cluster without closecrm_fdw preloaded), runs them again on each of
 # CLOSECRM_CI_OTHER_VERSIONS (built from Debian's source packages: see
 # test/pg_build.sh), then builds, installs and tests the Debian package, and
 # ends with the line "N passed, M failed".  Exit status 0 only if every test
@@ -74,6 +75,12 @@ bash test/security_log.sh "$workdir/seclog" > "$workdir/seclog.log" 2>&1
 grep -E '\.\.\. ' "$workdir/seclog.log" || tail -n 20 "$workdir/seclog.log"
 count "$workdir/seclog.log"
 grep -qE '\.\.\. (ok|FAILED)' "$workdir/seclog.log" || failed=$((failed + 1))
+
+echo "== rate limits without shared_preload_libraries (each backend its own)"
+bash test/ratelimit_local.sh "$workdir/ratelimit_local" > "$workdir/ratelimit_local.log" 2>&1
+grep -E '\.\.\. ' "$workdir/ratelimit_local.log" || tail -n 20 "$workdir/ratelimit_local.log"
+count "$workdir/ratelimit_local.log"
+grep -qE '\.\.\. (ok|FAILED)' "$workdir/ratelimit_local.log" || failed=$((failed + 1))
 
 echo "== no proxy from the server's environment gets the API key"
 bash test/proxy_env.sh "$workdir/proxy" > "$workdir/proxy.log" 2>&1

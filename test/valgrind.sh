@@ -36,8 +36,11 @@ cp test/valgrind.supp "$work/valgrind.supp"
 
 start_test_servers "$work" || exit 1
 
+# shared_preload_libraries finds closecrm_fdw through dynamic_library_path
+# (extension_destdir serves CREATE EXTENSION only)
 # shellcheck disable=SC2086
-pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" bash -c '
+pg_virtualenv -t -v 15 $CLOSECRM_PG_TEST_OPTS -o "extension_destdir=$work/dest" \
+	-o "dynamic_library_path=$work/dest$("$PG_CONFIG" --pkglibdir):\$libdir" bash -c '
 	work=$1
 	suites=$2
 	conf=$PG_CLUSTER_CONF_ROOT/15/regress/postgresql.conf
