@@ -17,7 +17,9 @@ OBJS = \
 	src/import.o \
 	src/xact.o \
 	src/ratelimit.o \
-	src/analyze.o
+	src/analyze.o \
+	src/listing.o \
+	src/search.o
 
 EXTENSION = closecrm_fdw
 # every released version's full script, and the update scripts between them

@@ -74,22 +74,19 @@ closeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 static char *
 sample_path(CloseTableInfo *table, int limit)
 {
-	const CloseObjectDef *object = table->object;
 	bool	   *all = palloc(sizeof(bool) * Max(table->natts, 1));
-	StringInfoData query;
+	CloseListSpec spec;
+	bool		has_custom;
 	int			i;
 
 	for (i = 0; i < table->natts; i++)
 		all[i] = true;
-	initStringInfo(&query);
-	if (object->paging != CLOSE_PAGING_SINGLE)
-		appendStringInfo(&query, "&_limit=%d", limit);
-	appendStringInfoString(&query, close_fields_query(table, all));
-	if (object->default_query[0] != '\0')
-		appendStringInfo(&query, "&%s", object->default_query);
-	if (query.len == 0)
-		return psprintf("/%s/", object->name);
-	return psprintf("/%s/?%s", object->name, query.data + 1);
+	memset(&spec, 0, sizeof(spec));
+	spec.object = table->object;
+	spec.limit_hint = -1;
+	spec.fields_given = close_table_fields(table, all, &spec.fields, &has_custom) &&
+		(!has_custom || table->object->custom_selectors);
+	return close_list_first_page_path(&spec, limit);
 }
 
 /*

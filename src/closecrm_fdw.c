@@ -32,7 +32,7 @@ void
 _PG_init(void)
 {
 	close_connection_init();
-	close_scan_init();
+	close_listing_init();
 	MarkGUCPrefixReserved("closecrm_fdw");
 	close_xact_init();
 	close_ratelimit_init();

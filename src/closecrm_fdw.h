@@ -111,6 +111,8 @@ typedef struct CloseServerOptions
 	int			max_response_size;	/* bytes */
 	char	   *ca_file;		/* CA bundle for https; NULL: system's */
 	char	   *proxy;			/* proxy URL; NULL: none */
+	bool		use_search;		/* read through Close's search API */
+	int			search_page_size;	/* _limit of search pages */
 } CloseServerOptions;
 
 /* Everything needed to send requests as one user to one server. */
@@ -137,6 +139,8 @@ typedef struct CloseTableInfo
 	AttrNumber	id_attno;		/* column reading the key field; 0 if none */
 	double		estimated_rows; /* the table's estimated_rows; -1 unset */
 	double		server_estimated_rows;	/* the server's; -1 unset */
+	char	  **custom_types;	/* per attribute: custom_type option, or NULL */
+	bool		use_search;		/* the use_search option, table over server */
 } CloseTableInfo;
 
 extern void close_get_server_options(ForeignServer *server,
@@ -268,17 +272,134 @@ extern char *close_error_text(const char *body, size_t len);
 extern void close_report_malformed_list(CloseRequest *req, const char *what);
 extern struct cJSON *close_list_data(CloseRequest *req, struct cJSON **root);
 
+/* ---------- in listing.c ---------- */
+
+/* Objects per search page Close accepts at most. */
+#define CLOSE_SEARCH_MAX_LIMIT 200
+
+/* One name=value pair of a list request's query string. */
+typedef struct CloseQueryParam
+{
+	const char *name;
+	const char *value;			/* percent-encoded when sent, unless literal */
+	bool		literal;		/* sent as written: already encoded, or an
+								 * EXPLAIN placeholder */
+} CloseQueryParam;
+
+/* What a scan's requests cost, for EXPLAIN ANALYZE. */
+typedef struct CloseRequestCounts
+{
+	int64		requests;		/* attempts sent */
+	int64		pages;
+	int64		retries;
+	int64		bytes;
+	int64		rate_wait_ms;
+} CloseRequestCounts;
+
+/* What a pager reads, and how. */
+typedef struct CloseListSpec
+{
+	const CloseObjectDef *object;
+	bool		fields_given;	/* false: whole objects */
+	List	   *fields;			/* String: top-level keys to ask for */
+	const char *order_by;		/* list endpoint's _order_by, or NULL */
+	int			page_size;		/* list endpoint's _limit */
+	int64		limit_hint;		/* rows the query takes; -1 all */
+
+	/* Close's search API instead of the list endpoint */
+	const char *search_type;	/* Close's object type; NULL: list endpoint */
+	const char *keyset_field;	/* date_created or date_updated */
+	bool		descending;
+	bool		dedupe_all;		/* remember every id: the keyset field may
+								 * change during the walk */
+	int			search_page_size;
+} CloseListSpec;
+
+typedef struct ClosePager ClosePager;
+
+extern int	close_readahead_pages;
+extern void close_listing_init(void);
+extern List *close_query_add(List *params, const char *name, const char *value,
+							 bool literal);
+extern char *close_request_path(const char *collection, List *params);
+extern void close_count_request(CloseRequestCounts *counts, CloseRequest *req);
+extern int	close_list_page_limit(const CloseObjectDef *object, int page_size,
+								  int64 hint);
+extern ClosePager *close_pager_create(CloseConnection *conn,
+									  const CloseListSpec *spec,
+									  MemoryContext parent);
+extern void close_pager_begin(ClosePager *pager, List *params,
+							  const char *conditions);
+extern struct cJSON *close_pager_next(ClosePager *pager);
+extern CloseRequestCounts *close_pager_counts(ClosePager *pager);
+extern void close_pager_free(ClosePager *pager);
+extern char *close_pager_describe(const CloseListSpec *spec, List *filter_names,
+								  const char *conditions);
+extern List *close_list_all(CloseConnection *conn, const CloseObjectDef *object);
+extern bool close_table_fields(CloseTableInfo *table, const bool *wanted,
+							   List **fields, bool *has_custom);
+extern char *close_list_first_page_path(const CloseListSpec *spec, int limit);
+extern struct cJSON *close_search_field_ref(const char *object_type,
+											const char *field);
+extern struct cJSON *close_search_moment(TimestampTz ts);
+extern char *close_search_body(const CloseListSpec *spec, const char *conditions,
+							   const TimestampTz *anchor, int limit,
+							   const char *cursor, bool for_explain);
+
+/* ---------- in search.c ---------- */
+
+/* How Close's search compares one field of an object. */
+typedef enum CloseSearchKind
+{
+	CLOSE_SEARCH_MOMENT,		/* moment_range on a date or timestamp */
+	CLOSE_SEARCH_NUMBER,		/* number_range */
+	CLOSE_SEARCH_REFERENCE,		/* reference to other objects' ids */
+	CLOSE_SEARCH_TERM,			/* term: one of enumerated values */
+	CLOSE_SEARCH_STATUS_LABEL	/* a status label, sent as its status ids */
+} CloseSearchKind;
+
+/* A field of a searchable object that conditions can name. */
+typedef struct CloseSearchField
+{
+	const char *name;
+	CloseSearchKind kind;
+	const char *reference_type; /* reference: Close's reference_type */
+} CloseSearchField;
+
+/* A Close object its search API covers. */
+typedef struct CloseSearchObject
+{
+	const char *object;			/* catalog name */
+	const char *search_type;	/* Close's object type in search requests */
+	const char *status_collection;	/* where its status labels are, or NULL */
+	const CloseSearchField *fields; /* terminated by a NULL name */
+} CloseSearchObject;
+
+extern const CloseSearchObject *close_search_object(const CloseObjectDef *object);
+extern char *close_search_pushdown(List *clauses, Index relid,
+								   CloseTableInfo *table, List **exprs,
+								   int *npushed, bool *filters_date_updated);
+extern char *close_search_conditions(const char *template, List *exprstates,
+									 ExprContext *econtext,
+									 CloseConnection *conn,
+									 const CloseObjectDef *object,
+									 List **status_cache,
+									 MemoryContext cache_cxt,
+									 bool *matches_nothing);
+extern char *close_search_explain(const char *template);
+extern char *close_search_ids_conditions(List *ids);
+extern bool close_search_ids_refused;
+
 /* ---------- in planner.c ---------- */
 
-/* Most ids a join prefetches for a lookup scan, and their longest length. */
-#define CLOSE_PREFETCH_MAX_IDS 5000
+/* Ids a join looks up in one batch: one round of requests. */
 #define CLOSE_PREFETCH_KEYLEN 256
 
 /* What a scan sends to Close. */
 typedef enum CloseScanKind
 {
 	CLOSE_SCAN_LOOKUP,			/* GET /{object}/{id}/ per id */
-	CLOSE_SCAN_LIST				/* GET /{object}/ page by page */
+	CLOSE_SCAN_LIST				/* listing, page by page */
 } CloseScanKind;
 
 /* Planner state of one Close foreign table (baserel->fdw_private). */
@@ -292,11 +413,14 @@ typedef struct CloseRelInfo
 	Expr	   *id_clause;		/* the RestrictInfo clause used for lookup */
 	int			page_size;
 	double		collection_rows;	/* objects a listing returns unfiltered */
+	bool		use_search;		/* the use_search option */
+	int			search_page_size;
 } CloseRelInfo;
 
 /*
  * Indexes into ForeignScan.fdw_private.  fdw_exprs holds, for a lookup, the
- * id expression; for a listing, one value expression per filter name.
+ * id expression; for a listing, one value expression per filter name, or
+ * per placeholder of the search conditions.
  */
 enum CloseScanPrivateIndex
 {
@@ -306,7 +430,17 @@ enum CloseScanPrivateIndex
 	CloseScanPrivateRetrieved,	/* List of Integer: columns used; NIL all */
 	CloseScanPrivateLimitHint,	/* Integer: rows the query takes; -1 all */
 	CloseScanPrivateOrderBy,	/* String: _order_by value, "" for none */
-	CloseScanPrivatePrefetch	/* String: SQL listing a join's ids, or "" */
+	CloseScanPrivatePrefetch,	/* String: SQL listing a join's ids, or "" */
+	CloseScanPrivatePrefetchUser,	/* Integer: role that runs it, 0: current */
+	CloseScanPrivateSearch,		/* String: search conditions template, or
+								 * "" for the list endpoint */
+	CloseScanPrivateKeyset,		/* String: search keyset field, "-" prefix
+								 * for descending */
+	CloseScanPrivateFanout,		/* Integer: filter listed once per value of
+								 * its array, -1 none */
+	CloseScanPrivateSnapshot,	/* Boolean: read everything before the first
+								 * row (the statement changes Close) */
+	CloseScanPrivateUseSearch	/* Boolean: lookups may go through search */
 };
 
 extern void closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -320,15 +454,17 @@ extern ForeignScan *closeGetForeignPlan(PlannerInfo *root,
 										List *tlist, List *scan_clauses,
 										Plan *outer_plan);
 extern char *close_classify_filter(Expr *clause, Index relid,
-								   CloseTableInfo *table, Expr **value);
+								   CloseTableInfo *table, Expr **value,
+								   bool *fanout);
 extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
 									  AttrNumber id_attno, Expr **id_expr,
 									  bool *is_array);
+extern Expr *close_or_to_any(Expr *clause);
+extern AttrNumber close_clause_column(Node *node, Index relid,
+									  CloseTableInfo *table);
+extern bool close_usable_value(Node *expr, Index relid);
 
 /* ---------- in scan.c ---------- */
-
-extern int	close_readahead_pages;
-extern void close_scan_init(void);
 
 extern void closeBeginForeignScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *closeIterateForeignScan(ForeignScanState *node);
@@ -339,7 +475,6 @@ extern void closeExplainForeignScan(ForeignScanState *node,
 extern void close_report_no_lookup(const CloseObjectDef *object);
 extern List *close_eval_ids(List *id_exprs, bool id_is_array,
 							ExprContext *econtext);
-extern char *close_fields_query(CloseTableInfo *table, const bool *wanted);
 
 /* ---------- in modify.c ---------- */
 

@@ -25,6 +25,7 @@
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
 #include "optimizer/pathnode.h"
+#include "parser/parse_relation.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -124,6 +125,23 @@ close_scan_user(ForeignScan *fsplan, Index rtindex, EState *estate)
 	RangeTblEntry *rte = exec_rt_fetch(rtindex, estate);
 
 	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * close_rte_check_user
+ *		At plan time, the role that range table entry "rte" is read as (a
+ *		view owner's), or InvalidOid for the current user.
+ */
+static inline Oid
+close_rte_check_user(PlannerInfo *root, RangeTblEntry *rte)
+{
+#if PG_VERSION_NUM >= 160000
+	if (rte->perminfoindex == 0)
+		return InvalidOid;
+	return getRTEPermissionInfo(root->parse->rteperminfos, rte)->checkAsUser;
+#else
+	return rte->checkAsUser;
 #endif
 }
 

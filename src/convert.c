@@ -743,8 +743,8 @@ close_report_malformed_list(CloseRequest *req, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("Close returned a malformed list response to GET %s",
-					req->path),
+			 errmsg("Close returned a malformed list response to %s %s",
+					req->method, req->path),
 			 errdetail("%s", what),
 			 errhint("Check that base_url points at the Close API.")));
 }

@@ -240,18 +240,24 @@ json_string(cJSON *object, const char *key)
 
 /*
  * read_definition
- *		The custom field described by "item", an element of a listing's
- *		"data".  ERROR unless it is an object with a non-empty string id.
+ *		The custom field described by "item", an element of the listing of
+ *		"collection".  ERROR unless it is an object with a non-empty string
+ *		id.
  */
 static CustomField *
-read_definition(CloseRequest *req, cJSON *item)
+read_definition(const char *collection, cJSON *item)
 {
 	CustomField *field = palloc0(sizeof(CustomField));
 	const char *id = json_string(item, "id");
 	cJSON	   *multiple;
 
 	if (!cJSON_IsObject(item) || id == NULL || id[0] == '\0')
-		close_report_malformed_list(req, "An element of \"data\" is not a custom field definition with an \"id\".");
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Close returned a malformed list response to GET /%s/",
+						collection),
+				 errdetail("An element of \"data\" is not a custom field definition with an \"id\"."),
+				 errhint("Check that base_url points at the Close API.")));
 	field->id = pg_any_to_server(id, strlen(id), PG_UTF8);
 	if (field->id == id)
 		field->id = pstrdup(id);
@@ -268,83 +274,21 @@ read_definition(CloseRequest *req, cJSON *item)
 /*
  * fetch_definitions
  *		Every custom field definition in collection "definitions"
- *		("custom_field/lead", …), page by page as the catalog says the
- *		collection pages, as a List of CustomField.  Any failure, after the
- *		transport's retries, is an ERROR: never a partial set of columns.
+ *		("custom_field/lead", ...), read by the pager, as a List of
+ *		CustomField.  Any failure, after the transport's retries, is an
+ *		ERROR: never a partial set of columns.
  */
 static List *
 fetch_definitions(CloseConnection *conn, const char *definitions)
 {
 	const CloseObjectDef *object = close_catalog_lookup(definitions);
 	List	   *fields = NIL;
-	int			limit = conn->opts.page_size;
-	int			skip = 0;
-	char	   *cursor = NULL;
-	bool		more = true;
+	ListCell   *lc;
 
-	if (object == NULL || !(object->ops & CLOSE_OP_LIST))
-		elog(ERROR, "the catalog has no listable collection \"%s\"", definitions);
-	if (object->max_limit > 0)
-		limit = Min(limit, object->max_limit);
-
-	while (more)
-	{
-		CloseRequest *req;
-		char	   *path;
-		cJSON	   *root;
-		cJSON	   *data;
-		cJSON	   *item;
-		cJSON	   *next;
-		int			n;
-
-		CHECK_FOR_INTERRUPTS();
-		switch (object->paging)
-		{
-			case CLOSE_PAGING_SKIP:
-				path = psprintf("/%s/?_skip=%d&_limit=%d", definitions, skip, limit);
-				break;
-			case CLOSE_PAGING_CURSOR:
-				path = psprintf("/%s/?_limit=%d%s%s", definitions, limit,
-								cursor ? "&_cursor=" : "",
-								cursor ? close_url_escape(cursor, strlen(cursor)) : "");
-				break;
-			default:
-				path = psprintf("/%s/", definitions);
-				break;
-		}
-		req = close_request_make("GET", path, NULL);
-		close_http_perform(conn, &req, 1);
-		if (req->status != 200)
-			close_report_http_error(conn, req, psprintf("list %s", definitions));
-
-		data = close_list_data(req, &root);
-		n = cJSON_GetArraySize(data);
-		cJSON_ArrayForEach(item, data)
-			fields = lappend(fields, read_definition(req, item));
-
-		switch (object->paging)
-		{
-			case CLOSE_PAGING_SKIP:
-				next = cJSON_GetObjectItemCaseSensitive(root, "has_more");
-				if (!cJSON_IsBool(next))
-					close_report_malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
-				more = cJSON_IsTrue(next);
-				if (more && n == 0)
-					close_report_malformed_list(req, "The page is empty but \"has_more\" is true.");
-				skip += n;
-				break;
-			case CLOSE_PAGING_CURSOR:
-				next = cJSON_GetObjectItemCaseSensitive(root, "cursor_next");
-				more = cJSON_IsString(next) && next->valuestring[0] && n > 0;
-				cursor = more ? pstrdup(next->valuestring) : NULL;
-				break;
-			default:
-				if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "has_more")))
-					close_report_malformed_list(req, "The list has no paging parameters, and Close answered has_more = true.");
-				more = false;
-				break;
-		}
-	}
+	if (object == NULL)
+		elog(ERROR, "the catalog has no collection \"%s\"", definitions);
+	foreach(lc, close_list_all(conn, object))
+		fields = lappend(fields, read_definition(definitions, (cJSON *) lfirst(lc)));
 	return fields;
 }
 

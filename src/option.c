@@ -69,10 +69,13 @@ static const CloseOption close_options[] = {
 	{"proxy", ForeignServerRelationId, OPT_PROXY, 0, 0},
 	{"updatable", ForeignServerRelationId, OPT_BOOLEAN, 0, 0},
 	{"estimated_rows", ForeignServerRelationId, OPT_INTEGER, 0, 1e12},
+	{"use_search", ForeignServerRelationId, OPT_BOOLEAN, 0, 0},
+	{"search_page_size", ForeignServerRelationId, OPT_INTEGER, 1, CLOSE_SEARCH_MAX_LIMIT},
 	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
 	{"object", ForeignTableRelationId, OPT_OBJECT, 0, 0},
 	{"updatable", ForeignTableRelationId, OPT_BOOLEAN, 0, 0},
 	{"estimated_rows", ForeignTableRelationId, OPT_INTEGER, 0, 1e12},
+	{"use_search", ForeignTableRelationId, OPT_BOOLEAN, 0, 0},
 	{"field", AttributeRelationId, OPT_TEXT, 0, 0},
 	{"custom_type", AttributeRelationId, OPT_CUSTOM_TYPE, 0, 0},
 };
@@ -534,6 +537,8 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 	opts->max_response_size = 64 * 1024 * 1024;
 	opts->ca_file = NULL;
 	opts->proxy = NULL;
+	opts->use_search = true;
+	opts->search_page_size = CLOSE_SEARCH_MAX_LIMIT;
 
 	foreach(lc, server->options)
 	{
@@ -564,6 +569,11 @@ close_get_server_options(ForeignServer *server, CloseServerOptions *opts)
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = (int) parse_number_option(
 														find_option("page_size", ForeignServerRelationId), value);
+		else if (strcmp(def->defname, "search_page_size") == 0)
+			opts->search_page_size = (int) parse_number_option(
+															   find_option("search_page_size", ForeignServerRelationId), value);
+		else if (strcmp(def->defname, "use_search") == 0)
+			opts->use_search = defGetBoolean(def);
 	}
 
 	/* requests append "/path/": keep the root without its trailing slash */
@@ -760,6 +770,7 @@ close_get_table_info(Relation rel)
 	info->updatable = true;
 	info->estimated_rows = -1;
 	info->server_estimated_rows = -1;
+	info->use_search = true;
 	foreach(lc, server->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
@@ -770,6 +781,8 @@ close_get_table_info(Relation rel)
 			info->server_estimated_rows =
 				parse_number_option(find_option("estimated_rows", ForeignServerRelationId),
 									defGetString(def));
+		else if (strcmp(def->defname, "use_search") == 0)
+			info->use_search = defGetBoolean(def);
 	}
 	foreach(lc, ft->options)
 	{
@@ -783,6 +796,8 @@ close_get_table_info(Relation rel)
 			info->estimated_rows =
 				parse_number_option(find_option("estimated_rows", ForeignTableRelationId),
 									defGetString(def));
+		else if (strcmp(def->defname, "use_search") == 0)
+			info->use_search = defGetBoolean(def);
 	}
 	if (object == NULL || (info->object = close_catalog_lookup(object)) == NULL)
 		ereport(ERROR,
@@ -796,6 +811,7 @@ close_get_table_info(Relation rel)
 	info->natts = tupdesc->natts;
 	info->field_names = palloc0(sizeof(char *) * tupdesc->natts);
 	info->is_attrs = palloc0(sizeof(bool) * tupdesc->natts);
+	info->custom_types = palloc0(sizeof(char *) * tupdesc->natts);
 	for (i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -809,6 +825,8 @@ close_get_table_info(Relation rel)
 
 			if (strcmp(def->defname, "field") == 0)
 				field = defGetString(def);
+			else if (strcmp(def->defname, "custom_type") == 0)
+				info->custom_types[i] = defGetString(def);
 		}
 		if (field == NULL)
 		{

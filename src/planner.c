@@ -56,6 +56,8 @@
 #define CLOSE_DEFAULT_CHILD_ROWS 10.0
 
 static bool contain_param_walker(Node *node, void *context);
+static const char *search_sort_of(RelOptInfo *baserel, List *pathkeys,
+								  bool *descending);
 
 /*
  * strip_relabel
@@ -103,12 +105,12 @@ is_id_var(Node *node, Index relid, AttrNumber id_attno)
 }
 
 /*
- * usable_id_source
- *		True if "expr" can supply ids at execution time: no columns of the
- *		scanned relation itself, nothing volatile.
+ * close_usable_value
+ *		True if "expr" can supply a value at execution time: no columns of
+ *		the scanned relation itself, nothing volatile.
  */
-static bool
-usable_id_source(Node *expr, Index relid)
+bool
+close_usable_value(Node *expr, Index relid)
 {
 	Relids		varnos = pull_varnos(NULL, expr);
 
@@ -117,6 +119,82 @@ usable_id_source(Node *expr, Index relid)
 	if (contain_volatile_functions(expr))
 		return false;
 	return true;
+}
+
+/*
+ * close_or_to_any
+ *		"col = a OR col = b ..." (one column, one "=" operator, values of one
+ *		type) as "col = ANY(ARRAY[a, b, ...])", which Close can be asked in
+ *		one go; any other clause as it is.
+ */
+Expr *
+close_or_to_any(Expr *clause)
+{
+	BoolExpr   *b = (BoolExpr *) clause;
+	Var		   *var = NULL;
+	Oid			opno = InvalidOid;
+	Oid			valtype = InvalidOid;
+	List	   *values = NIL;
+	ListCell   *lc;
+	ArrayExpr  *arr;
+	ScalarArrayOpExpr *saop;
+
+	if (!IsA(clause, BoolExpr) || b->boolop != OR_EXPR)
+		return clause;
+	foreach(lc, b->args)
+	{
+		OpExpr	   *op = (OpExpr *) lfirst(lc);
+		Node	   *left;
+		Node	   *right;
+		Var		   *v;
+
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2 ||
+			!is_string_equality(op->opno))
+			return clause;
+		if (IsA(strip_relabel(linitial(op->args)), Var))
+		{
+			left = strip_relabel(linitial(op->args));
+			right = lsecond(op->args);
+		}
+		else if (IsA(strip_relabel(lsecond(op->args)), Var))
+		{
+			left = strip_relabel(lsecond(op->args));
+			right = linitial(op->args);
+		}
+		else
+			return clause;
+		v = (Var *) left;
+		if (IsA(strip_relabel(right), Var) && ((Var *) strip_relabel(right))->varno == v->varno)
+			return clause;
+		if (var == NULL)
+		{
+			var = v;
+			opno = op->opno;
+			valtype = exprType(right);
+		}
+		else if (v->varno != var->varno || v->varattno != var->varattno ||
+				 v->varlevelsup != var->varlevelsup || op->opno != opno ||
+				 exprType(right) != valtype)
+			return clause;
+		values = lappend(values, right);
+	}
+	if (var == NULL || !OidIsValid(get_array_type(valtype)))
+		return clause;
+	arr = makeNode(ArrayExpr);
+	arr->array_typeid = get_array_type(valtype);
+	arr->array_collid = exprCollation(linitial(values));
+	arr->element_typeid = valtype;
+	arr->elements = values;
+	arr->multidims = false;
+	arr->location = -1;
+	saop = makeNode(ScalarArrayOpExpr);
+	saop->opno = opno;
+	saop->opfuncid = get_opcode(opno);
+	saop->useOr = true;
+	saop->inputcollid = exprCollation((Node *) var);
+	saop->args = list_make2(copyObject(var), arr);
+	saop->location = -1;
+	return (Expr *) saop;
 }
 
 /*
@@ -132,6 +210,7 @@ close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
 	if (id_attno == 0 || clause == NULL)
 		return false;
 
+	clause = close_or_to_any(clause);
 	if (IsA(clause, OpExpr))
 	{
 		OpExpr	   *op = (OpExpr *) clause;
@@ -142,13 +221,13 @@ close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
 			return false;
 		left = linitial(op->args);
 		right = lsecond(op->args);
-		if (is_id_var(left, relid, id_attno) && usable_id_source(right, relid))
+		if (is_id_var(left, relid, id_attno) && close_usable_value(right, relid))
 		{
 			*id_expr = (Expr *) right;
 			*is_array = false;
 			return true;
 		}
-		if (is_id_var(right, relid, id_attno) && usable_id_source(left, relid))
+		if (is_id_var(right, relid, id_attno) && close_usable_value(left, relid))
 		{
 			*id_expr = (Expr *) left;
 			*is_array = false;
@@ -162,7 +241,7 @@ close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
 		Node	   *right = lsecond(saop->args);
 
 		if (saop->useOr && is_string_equality(saop->opno) &&
-			is_id_var(left, relid, id_attno) && usable_id_source(right, relid))
+			is_id_var(left, relid, id_attno) && close_usable_value(right, relid))
 		{
 			*id_expr = (Expr *) right;
 			*is_array = true;
@@ -264,6 +343,8 @@ closeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	fpinfo->serverid = GetForeignTable(foreigntableid)->serverid;
 	close_get_server_options(GetForeignServer(fpinfo->serverid), &opts);
 	fpinfo->page_size = opts.page_size;
+	fpinfo->use_search = opts.use_search && fpinfo->table->use_search;
+	fpinfo->search_page_size = opts.search_page_size;
 	baserel->fdw_private = fpinfo;
 	refuse_row_locks(root, baserel, foreigntableid);
 	fpinfo->collection_rows = collection_rows(baserel, fpinfo->table);
@@ -344,7 +425,7 @@ add_param_path_for(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
 	}
 	else if ((fpinfo->table->object->ops & CLOSE_OP_LIST) &&
 			 close_classify_filter(rinfo->clause, baserel->relid, fpinfo->table,
-								   &value) != NULL)
+								   &value, &is_array) != NULL)
 		rows = CLOSE_DEFAULT_CHILD_ROWS;
 	else
 		return;
@@ -455,6 +536,22 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 											 startup, total + 1, root->query_pathkeys,
 											 baserel->lateral_relids, NULL,
 											 list_make1(makeString(order))));
+		else if (fpinfo->use_search && close_search_object(fpinfo->table->object))
+		{
+			bool		descending;
+			const char *field = search_sort_of(baserel, root->query_pathkeys,
+											   &descending);
+
+			/* Close's search sorts by date_created/date_updated as asked */
+			if (field != NULL)
+				add_path(baserel, (Path *)
+						 close_create_foreignscan_path(root, baserel, NULL, baserel->rows,
+												 startup, total + 1, root->query_pathkeys,
+												 baserel->lateral_relids, NULL,
+												 list_make1(makeString(psprintf("search:%s%s",
+																				descending ? "-" : "",
+																				field)))));
+		}
 	}
 
 	foreach(lc, baserel->joininfo)
@@ -468,13 +565,13 @@ closeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
- * filter_column
+ * close_clause_column
  *		The column of relation "relid" that "node" is (under binary-compatible
- *		casts), if its field could be a Close filter: a plain column with a
- *		field, not the whole-object attrs column.  0 otherwise.
+ *		casts), if its field could be a Close condition: a plain column with
+ *		a field, not the whole-object attrs column.  0 otherwise.
  */
-static AttrNumber
-filter_column(Node *node, Index relid, CloseTableInfo *table)
+AttrNumber
+close_clause_column(Node *node, Index relid, CloseTableInfo *table)
 {
 	Var		   *var = (Var *) strip_relabel(node);
 
@@ -504,27 +601,33 @@ is_temporal_type(Oid typid)
  *		"status_id__in", "date_created__gte", ...) and set *value to the
  *		expression giving its value; else NULL.  Recognised: column = value
  *		(either side), column = ANY(array), column < <= > >= value on date
- *		and timestamp columns, and a boolean column or its negation.  value
- *		must not involve the relation itself and must not be volatile; it may
- *		refer to other relations (parameterized paths) or parameters.
+ *		and timestamp columns, and a boolean column or its negation; an OR
+ *		of equalities on one column as = ANY.  value must not involve the
+ *		relation itself and must not be volatile; it may refer to other
+ *		relations (parameterized paths) or parameters.  *fanout is set for
+ *		"column = ANY(array)" on a filter without an "__in" form: the
+ *		listing is then run once per value.
  */
 char *
 close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
-					  Expr **value)
+					  Expr **value, bool *fanout)
 {
 	const CloseObjectDef *object = table->object;
 	AttrNumber	attno = 0;
 	char	   *param = NULL;
 
+	*fanout = false;
+	clause = close_or_to_any(clause);
+
 	if (IsA(clause, Var) && exprType((Node *) clause) == BOOLOID &&
-		(attno = filter_column((Node *) clause, relid, table)) != 0)
+		(attno = close_clause_column((Node *) clause, relid, table)) != 0)
 	{
 		param = pstrdup(table->field_names[attno - 1]);
 		*value = (Expr *) makeBoolConst(true, false);
 	}
 	else if (is_notclause(clause) &&
 			 exprType((Node *) get_notclausearg(clause)) == BOOLOID &&
-			 (attno = filter_column((Node *) get_notclausearg(clause), relid, table)) != 0)
+			 (attno = close_clause_column((Node *) get_notclausearg(clause), relid, table)) != 0)
 	{
 		param = pstrdup(table->field_names[attno - 1]);
 		*value = (Expr *) makeBoolConst(false, false);
@@ -545,14 +648,14 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 
 		if (opname == NULL)
 			return NULL;
-		if ((attno = filter_column(left, relid, table)) == 0)
+		if ((attno = close_clause_column(left, relid, table)) == 0)
 		{
-			if ((attno = filter_column(right, relid, table)) == 0)
+			if ((attno = close_clause_column(right, relid, table)) == 0)
 				return NULL;
 			commuted = true;
 			right = left;
 		}
-		if (!usable_id_source(right, relid))
+		if (!close_usable_value(right, relid))
 			return NULL;
 		coltype = exprType(strip_relabel(commuted ? lsecond(op->args) : left));
 		if (strcmp(opname, "=") == 0 &&
@@ -574,12 +677,18 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
 		Node	   *right = lsecond(saop->args);
 
-		attno = filter_column(linitial(saop->args), relid, table);
+		attno = close_clause_column(linitial(saop->args), relid, table);
 		if (attno != 0 && saop->useOr && is_string_equality(saop->opno) &&
-			usable_id_source(right, relid))
+			close_usable_value(right, relid))
 		{
 			param = psprintf("%s__in", table->field_names[attno - 1]);
 			*value = (Expr *) right;
+			/* no list filter: one listing per value */
+			if (!close_catalog_has_filter(object, param))
+			{
+				param = pstrdup(table->field_names[attno - 1]);
+				*fanout = true;
+			}
 		}
 	}
 
@@ -592,26 +701,36 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
  * collect_list_filters
  *		The conditions among RestrictInfos "clauses" that become query
  *		parameters of the listing: appends their parameter names to *names
- *		and value expressions to *exprs.  The id column is not filtered here
- *		(an id condition makes the scan a lookup instead).
+ *		and value expressions to *exprs; *fanout is the index of the one
+ *		filter listed once per value of its array (-1 none).  The id column
+ *		is not filtered here (an id condition makes the scan a lookup
+ *		instead).  Returns the number of clauses pushed.
  */
-static void
+static int
 collect_list_filters(List *clauses, Index relid, CloseTableInfo *table,
-					 List **names, List **exprs)
+					 List **names, List **exprs, int *fanout)
 {
 	ListCell   *lc;
+	int			pushed = 0;
 
+	*fanout = -1;
 	foreach(lc, clauses)
 	{
 		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
 		Expr	   *value;
-		char	   *param = close_classify_filter(clause, relid, table, &value);
+		bool		is_fanout;
+		char	   *param = close_classify_filter(clause, relid, table, &value,
+												  &is_fanout);
 
-		if (param == NULL)
+		if (param == NULL || (is_fanout && *fanout >= 0))
 			continue;
+		if (is_fanout)
+			*fanout = list_length(*names);
 		*names = lappend(*names, makeString(param));
 		*exprs = lappend(*exprs, value);
+		pushed++;
 	}
+	return pushed;
 }
 
 /*
@@ -754,19 +873,39 @@ columns_needed(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses)
 }
 
 /*
+ * needs_whole_objects
+ *		True if the scan needs whole objects: a whole-row reference, or the
+ *		attrs column.
+ */
+static bool
+needs_whole_objects(CloseTableInfo *table, List *retrieved)
+{
+	ListCell   *lc;
+
+	if (retrieved == NIL)
+		return true;
+	foreach(lc, retrieved)
+	{
+		int			attno = intVal(lfirst(lc));
+
+		if (attno > 0 && table->is_attrs[attno - 1])
+			return true;
+	}
+	return false;
+}
+
+/*
  * limit_hint
  *		The number of rows the query will take from this listing, when the
  *		query is a plain single-table SELECT with a constant LIMIT (and
- *		OFFSET), every condition went to Close and any ORDER BY is Close's
- *		order; -1 otherwise.  The scan
- *		asks for no more than that in its first page.  It never stops early
- *		on it: if Close returns fewer matching rows than hoped, the next
- *		pages are fetched as usual, so the hint can only save work, never
- *		lose rows.
+ *		OFFSET), every condition went to Close ("npushed" of them) and any
+ *		ORDER BY is Close's order; -1 otherwise.  The scan asks for no more
+ *		than that in its first page.  It never stops early on it: if Close
+ *		returns fewer matching rows than hoped, the next pages are fetched
+ *		as usual, so the hint can only save work, never lose rows.
  */
 static int64
-limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
-		   List *filter_names, const char *order_by)
+limit_hint(PlannerInfo *root, List *scan_clauses, int npushed, bool ordered)
 {
 	Query	   *parse = root->parse;
 	Const	   *count = (Const *) parse->limitCount;
@@ -776,12 +915,12 @@ limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
 	if (parse->commandType != CMD_SELECT || parse->groupClause ||
 		parse->groupingSets || parse->hasAggs || parse->distinctClause ||
 		parse->hasWindowFuncs || parse->hasTargetSRFs || root->hasHavingQual ||
-		(parse->sortClause && order_by[0] == '\0') ||
+		(parse->sortClause && !ordered) ||
 		parse->limitOption != LIMIT_OPTION_COUNT ||
 		bms_membership(root->all_baserels) != BMS_SINGLETON ||
 		count == NULL || !IsA(count, Const) || count->constisnull ||
 		(offset != NULL && (!IsA(offset, Const) || offset->constisnull)) ||
-		list_length(scan_clauses) != list_length(filter_names))
+		list_length(scan_clauses) != npushed)
 		return -1;
 	result = DatumGetInt64(count->constvalue);
 	if (offset != NULL)
@@ -792,19 +931,20 @@ limit_hint(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
 /*
  * prefetch_query
  *		For a lookup scan parameterized by a column of a local table ("ON
- *		t.id = s.col"), the SQL that lists the ids the join will ask for:
- *		"SELECT DISTINCT col::text FROM s WHERE <s's own conditions>".  The
- *		scan runs it once and looks all those ids up concurrently, instead of
+ *		t.id = s.col"), the SQL that lists the ids the join will ask for, in
+ *		the table's own order: "SELECT col::text FROM s WHERE <s's own
+ *		conditions>".  The scan reads it a batch at a time, as the join asks
+ *		for ids it has not seen, and looks each batch up at once instead of
  *		one GET per outer row in turn.  Conditions that cannot be written as
  *		standalone SQL (parameters, sub-plans, volatile functions) are left
  *		out: the query may then name more ids than needed, never fewer than
  *		matter, and any id it misses is still looked up when asked for.
- *		Returns "" when the id does not come straight from a local table, or
- *		the planner expects that table to yield more ids than a prefetch
- *		takes.
+ *		Sets *runas to the role the query must run as (the one that reads
+ *		the table in the plan, 0 for the current user).  Returns "" when the
+ *		id does not come straight from a local table.
  */
 static char *
-prefetch_query(PlannerInfo *root, Expr *id_expr)
+prefetch_query(PlannerInfo *root, Expr *id_expr, Oid *runas)
 {
 	Var		   *var = (Var *) strip_relabel((Node *) id_expr);
 	RangeTblEntry *rte;
@@ -815,6 +955,7 @@ prefetch_query(PlannerInfo *root, Expr *id_expr)
 	char		relkind;
 	bool		first = true;
 
+	*runas = InvalidOid;
 	if (!IsA(var, Var) || var->varlevelsup != 0 || var->varattno <= 0 ||
 		var->varno >= root->simple_rel_array_size)
 		return "";
@@ -825,13 +966,11 @@ prefetch_query(PlannerInfo *root, Expr *id_expr)
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
 		return "";
 	outer = find_base_rel(root, var->varno);
-	/* listing a big table's ids could cost more than the lookups save */
-	if (outer->rows > CLOSE_PREFETCH_MAX_IDS)
-		return "";
+	*runas = close_rte_check_user(root, rte);
 
 	context = deparse_context_for("s", rte->relid);
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT DISTINCT (s.%s)::text FROM ONLY %s.%s s",
+	appendStringInfo(&buf, "SELECT (s.%s)::text FROM ONLY %s.%s s",
 					 quote_identifier(get_attname(rte->relid, var->varattno, false)),
 					 quote_identifier(get_namespace_name(get_rel_namespace(rte->relid))),
 					 quote_identifier(get_rel_name(rte->relid)));
@@ -848,7 +987,6 @@ prefetch_query(PlannerInfo *root, Expr *id_expr)
 						 deparse_expression(clause, context, true, false));
 		first = false;
 	}
-	appendStringInfo(&buf, " LIMIT %d", CLOSE_PREFETCH_MAX_IDS + 1);
 	return buf.data;
 }
 
@@ -867,11 +1005,117 @@ contain_param_walker(Node *node, void *context)
 }
 
 /*
+ * statement_changes_close
+ *		True if the statement being planned writes (INSERT, UPDATE, DELETE,
+ *		MERGE, or a data-modifying WITH): its scans of Close then read
+ *		everything they return before the first row goes on, so that the
+ *		statement's own changes never move a listing under it (rows skipped
+ *		or read twice, objects it creates read back).
+ */
+static bool
+statement_changes_close(PlannerInfo *root)
+{
+	PlannerInfo *top = root;
+
+	while (top->parent_root != NULL)
+		top = top->parent_root;
+	return top->parse->commandType != CMD_SELECT || top->parse->hasModifyingCTE ||
+		root->parse->commandType != CMD_SELECT || root->parse->hasModifyingCTE;
+}
+
+/* How a listing will read Close. */
+typedef struct ListPlan
+{
+	List	   *filter_names;	/* list endpoint */
+	List	   *filter_exprs;
+	int			nfilters;
+	int			fanout;
+	char	   *search;			/* search conditions template, or NULL */
+	List	   *search_exprs;
+	int			nsearch;
+	bool		search_date_updated;
+} ListPlan;
+
+/*
+ * choose_search
+ *		Whether a listing of "table" reads through Close's search rather
+ *		than its list endpoint: when search can push a condition the list
+ *		cannot, when only search can sort as asked, when the list endpoint
+ *		would refuse (a required filter missing) or would run once per value,
+ *		and when the list endpoint cannot go past its _skip cap (no filter
+ *		narrowing it, no date slicing) — unless the scan needs whole objects,
+ *		which only the list endpoint returns.
+ */
+static bool
+choose_search(CloseTableInfo *table, ListPlan *lp, bool search_sorted,
+			  bool whole_objects)
+{
+	const CloseObjectDef *object = table->object;
+	bool		can_slice = object->order_by &&
+		close_catalog_has_filter(object, "date_created__lte");
+
+	if (search_sorted)
+		return true;
+	if (required_filters_missing(object, lp->filter_names) != NULL)
+		return true;
+	if (lp->nsearch > lp->nfilters)
+		return true;
+	if (lp->fanout >= 0)
+		return lp->nsearch >= lp->nfilters;
+	if (whole_objects)
+		return false;
+	return lp->nfilters == 0 && !can_slice;
+}
+
+/*
+ * search_sort_of
+ *		For a path sorted by "pathkeys" on a searchable table: the keyset
+ *		field (date_created or date_updated, timestamp columns) that sorts
+ *		the same way, and the direction; NULL if there is none.
+ */
+static const char *
+search_sort_of(RelOptInfo *baserel, List *pathkeys, bool *descending)
+{
+	CloseTableInfo *table = ((CloseRelInfo *) baserel->fdw_private)->table;
+	PathKey    *pk;
+	ListCell   *lm;
+
+	if (list_length(pathkeys) != 1)
+		return NULL;
+	pk = (PathKey *) linitial(pathkeys);
+	if (pk->pk_eclass->ec_has_volatile)
+		return NULL;
+	foreach(lm, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+		Var		   *var = (Var *) strip_relabel((Node *) em->em_expr);
+		const char *field;
+
+		if (!IsA(var, Var) || var->varno != baserel->relid ||
+			var->varlevelsup != 0 || var->varattno <= 0 ||
+			var->varattno > table->natts || table->is_attrs[var->varattno - 1] ||
+			(var->vartype != TIMESTAMPTZOID && var->vartype != TIMESTAMPOID))
+			continue;
+		field = table->field_names[var->varattno - 1];
+		if (strcmp(field, "date_created") != 0 && strcmp(field, "date_updated") != 0)
+			continue;
+		if (pk->pk_opfamily != get_opclass_family(GetDefaultOpClass(var->vartype, BTREE_AM_OID)))
+			return NULL;
+		*descending = close_pathkey_descending(pk);
+		/* the field is never null, so NULLS FIRST/LAST does not matter */
+		return field;
+	}
+	return NULL;
+}
+
+/*
  * closeGetForeignPlan
  *		Build the ForeignScan: a lookup when the chosen path's clauses name
- *		ids (fdw_exprs holds the id expression), else a listing.  Every
- *		condition is also checked locally: cheap, and exact whatever Close
- *		answers.
+ *		ids (fdw_exprs holds the id expression), else a listing through the
+ *		list endpoint (fdw_exprs: one value per filter) or through Close's
+ *		search (fdw_exprs: the values of the conditions' placeholders).
+ *		Every condition is also checked locally: cheap, and exact whatever
+ *		Close answers.
  */
 ForeignScan *
 closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -879,25 +1123,54 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					List *scan_clauses, Plan *outer_plan)
 {
 	CloseRelInfo *fpinfo = (CloseRelInfo *) baserel->fdw_private;
-	const CloseObjectDef *object = fpinfo->table->object;
+	CloseTableInfo *table = fpinfo->table;
+	const CloseObjectDef *object = table->object;
 	Expr	   *clause;
 	Expr	   *id_expr;
 	bool		is_array = false;
 	List	   *fdw_exprs = NIL;
-	List	   *filter_names = NIL;
-	List	   *filter_exprs = NIL;
-	const char *missing;
+	ListPlan	lp;
 	List	   *retrieved;
 	char	   *order_by = "";
+	const char *search_sort = NULL;
+	bool		descending = false;
+	char	   *keyset = "";
 	List	   *fdw_private;
 	CloseScanKind kind = CLOSE_SCAN_LIST;
+	bool		use_search = false;
+	char	   *prefetch = "";
+	Oid			prefetch_user = InvalidOid;
+	int64		hint = -1;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.fanout = -1;
+	retrieved = columns_needed(root, baserel, scan_clauses);
+	if (best_path->fdw_private != NIL)
+	{
+		const char *sort = strVal(linitial(best_path->fdw_private));
+
+		if (strncmp(sort, "search:", 7) == 0)
+		{
+			search_sort = sort + 7;
+			if (search_sort[0] == '-')
+			{
+				descending = true;
+				search_sort++;
+			}
+		}
+		else
+			order_by = pstrdup(sort);
+	}
 
 	if (find_lookup_clause(scan_clauses, baserel->relid,
-						   fpinfo->table->id_attno, &clause, &id_expr,
+						   table->id_attno, &clause, &id_expr,
 						   &is_array))
 	{
 		kind = CLOSE_SCAN_LOOKUP;
 		fdw_exprs = list_make1(id_expr);
+		order_by = "";
+		search_sort = NULL;
+
 		/*
 		 * A DELETE by id needs no GET (PlanDirectModify takes over), so a
 		 * collection without GET by id is refused here only when reading.
@@ -906,6 +1179,8 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 			!(root->parse->commandType == CMD_DELETE &&
 			  root->parse->resultRelation == baserel->relid))
 			close_report_no_lookup(object);
+		if (!is_array && best_path->path.param_info != NULL)
+			prefetch = prefetch_query(root, id_expr, &prefetch_user);
 	}
 	else if (!(object->ops & CLOSE_OP_LIST))
 		ereport(ERROR,
@@ -914,47 +1189,73 @@ closeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 				 errdetail("The Close API supports %s for \"%s\".",
 						   close_catalog_ops_text(object), object->name),
 				 errhint("Name the objects by id: WHERE id = '...', id = ANY(...), or a join on id.")));
-	else if (collect_list_filters(scan_clauses, baserel->relid, fpinfo->table,
-								  &filter_names, &filter_exprs),
-			 (missing = required_filters_missing(object, filter_names)) != NULL)
-	{
-		char	   *names = pstrdup(missing);
-		char	   *bar;
-
-		while ((bar = strchr(names, '|')) != NULL)
-			names = psprintf("%.*s or %s", (int) (bar - names), names, bar + 1);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("listing Close object \"%s\" requires a condition on %s",
-						object->name, names),
-				 errdetail("Close refuses to list \"%s\" without that filter.",
-						   object->name),
-				 errhint("Add a condition such as WHERE %s = '...', or look objects up by id.",
-						 names)));
-	}
-
-	if (kind == CLOSE_SCAN_LIST)
-		fdw_exprs = filter_exprs;
 	else
-		filter_names = NIL;
-	if (kind == CLOSE_SCAN_LIST && best_path->fdw_private != NIL)
-		order_by = strVal(linitial(best_path->fdw_private));
-	retrieved = columns_needed(root, baserel, scan_clauses);
+	{
+		const char *missing;
+
+		lp.nfilters = collect_list_filters(scan_clauses, baserel->relid, table,
+										   &lp.filter_names, &lp.filter_exprs,
+										   &lp.fanout);
+		if (fpinfo->use_search && close_search_object(object) != NULL)
+		{
+			lp.search = close_search_pushdown(scan_clauses, baserel->relid, table,
+											  &lp.search_exprs, &lp.nsearch,
+											  &lp.search_date_updated);
+			use_search = choose_search(table, &lp, search_sort != NULL,
+									   needs_whole_objects(table, retrieved));
+		}
+		if (!use_search &&
+			(missing = required_filters_missing(object, lp.filter_names)) != NULL)
+		{
+			char	   *names = pstrdup(missing);
+			char	   *bar;
+
+			while ((bar = strchr(names, '|')) != NULL)
+				names = psprintf("%.*s or %s", (int) (bar - names), names, bar + 1);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("listing Close object \"%s\" requires a condition on %s",
+							object->name, names),
+					 errdetail("Close refuses to list \"%s\" without that filter.",
+							   object->name),
+					 errhint("Add a condition such as WHERE %s = '...', or look objects up by id.",
+							 names)));
+		}
+		if (use_search)
+		{
+			const char *field = search_sort ? search_sort :
+				lp.search_date_updated ? "date_updated" : "date_created";
+
+			keyset = psprintf("%s%s", descending ? "-" : "", field);
+			fdw_exprs = lp.search_exprs;
+			order_by = "";
+			hint = limit_hint(root, scan_clauses, lp.nsearch, search_sort != NULL);
+		}
+		else
+		{
+			fdw_exprs = lp.filter_exprs;
+			hint = limit_hint(root, scan_clauses, lp.nfilters, order_by[0] != '\0');
+		}
+	}
 
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 
 	/* in the order of enum CloseScanPrivateIndex */
 	fdw_private = list_make4(makeInteger(kind), makeBoolean(is_array),
-							 filter_names, retrieved);
-	fdw_private = lappend(fdw_private,
-						  makeInteger(kind == CLOSE_SCAN_LIST ?
-									  limit_hint(root, baserel, scan_clauses,
-												 filter_names, order_by) : -1));
+							 use_search ? NIL : lp.filter_names, retrieved);
+	fdw_private = lappend(fdw_private, makeInteger(hint));
 	fdw_private = lappend(fdw_private, makeString(order_by));
+	fdw_private = lappend(fdw_private, makeString(prefetch));
+	fdw_private = lappend(fdw_private, makeInteger(prefetch_user));
 	fdw_private = lappend(fdw_private,
-						  makeString(kind == CLOSE_SCAN_LOOKUP && !is_array &&
-									 best_path->path.param_info != NULL ?
-									 prefetch_query(root, id_expr) : ""));
+						  makeString(use_search && lp.search ? lp.search : ""));
+	fdw_private = lappend(fdw_private, makeString(keyset));
+	fdw_private = lappend(fdw_private, makeInteger(use_search ? -1 : lp.fanout));
+	fdw_private = lappend(fdw_private,
+						  makeBoolean(kind == CLOSE_SCAN_LIST && statement_changes_close(root)));
+	fdw_private = lappend(fdw_private,
+						  makeBoolean(fpinfo->use_search &&
+									  close_search_object(object) != NULL));
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
 }

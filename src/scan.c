@@ -2,9 +2,11 @@
  *
  * scan.c
  *		  Execution of scans of Close foreign tables: lookups by id (all ids
- *		  of one scan fetched concurrently) and listings fetched page by page
- *		  as the executor consumes rows, with one page in memory at a time;
- *		  and what EXPLAIN shows of them.
+ *		  of one scan fetched at once: concurrent GETs, id__in lists, or
+ *		  Close's search by id), joins that look their ids up a batch at a
+ *		  time, listings read through the pager (listing.c) as the executor
+ *		  consumes rows, scans that read everything first when the statement
+ *		  changes Close; and what EXPLAIN shows of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,21 +17,26 @@
 #include "closecrm_fdw.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "utils/array.h"
-#include "utils/ruleutils.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
-#include "utils/date.h"
-#include "utils/datetime.h"
-#include "catalog/pg_type.h"
-#include "utils/lsyscache.h"
-#include "executor/spi.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/tuplestore.h"
+
+/* Ids sent in one id__in list request. */
+#define ID_IN_BATCH 100
+
+/* Entries a join's id cache holds before it starts over. */
+#define PREFETCH_CACHE_MAX 10000
+
+/* At most this many _fields entries name custom fields one by one. */
+#define SEARCH_MAX_FIELDS 60
 
 /* Execution state of one scan. */
 typedef struct CloseScanState
@@ -42,54 +49,55 @@ typedef struct CloseScanState
 	List	   *filter_names;	/* list query parameter names */
 	List	   *exprstates;		/* id expression, or filter values */
 	bool	   *wanted;			/* per column: converted from JSON? */
+	CloseListSpec spec;			/* what listings read */
+	bool		search_fields_given;	/* search can name every field used */
+	bool		get_fields_given;	/* GET by id can name them */
+	char	   *search_template;	/* search conditions, "" none */
+	int			fanout;			/* filter listed once per value, -1 none */
+	bool		snapshot;		/* read everything before the first row */
+	bool		lookup_search;	/* lookups may go through search */
 
-	MemoryContext batch_cxt;	/* the current page or lookup results */
+	MemoryContext batch_cxt;	/* the current lookup results */
+	MemoryContext params_cxt;	/* this (re)scan's filters */
 	MemoryContext temp_cxt;		/* the current row's values */
 	MemoryContext scan_cxt;		/* lives as long as the scan */
 
 	bool		started;
-	cJSON	  **objects;		/* current batch of objects */
+	cJSON	  **objects;		/* lookup results */
 	int			nobjects;
 	int			next;
 
 	/* listing */
-	bool		has_more;
-	int			skip;
-	char	   *cursor;
-	char	   *filter_query;	/* "&a=x&b=y", evaluated once per (re)scan */
-	char	   *fields_query;	/* "&_fields=a,b" or "" */
-	int64		limit_hint;		/* rows the query takes; -1 all */
-	int			readahead;		/* pages fetched at once last time */
+	ClosePager *pager;
+	List	   *params;			/* this (re)scan's list filters */
+	List	   *fanout_values;	/* values still to list, one at a time */
+	List	   *status_cache;	/* statuses, for labels in search */
+	bool		listing_active;
 
-	/*
-	 * Past Close's _skip cap, a listing sorted by date_created descending
-	 * goes on in slices: date_created__lte = the last date seen, skipping
-	 * the rows of that date already returned.
-	 */
-	bool		can_slice;
-	char	   *slice_query;	/* "&date_created__lte=..." or "" */
-	char	   *last_date;		/* date_created of the last row taken */
-	int			last_date_rows; /* rows taken with that date_created */
-	int			slices;
-	int			total_results;	/* as Close reported it; -1 unknown */
-	char	   *order_query;	/* "&_order_by=..." or "" */
+	/* snapshot */
+	Tuplestorestate *store;
+	TupleTableSlot *store_slot; /* reads the store's minimal tuples */
+	bool		store_filled;
 
-	/* for EXPLAIN ANALYZE */
-	int			requests;
-	int			pages;
-	int			retries;
-	int64		bytes;
-	int64		rate_wait_ms;
-
-	/* joins on a local table's column: all ids looked up at once */
+	/* joins on a local table's column: ids looked up a batch at a time */
 	char	   *prefetch_sql;	/* "" when not prefetching */
-	bool		prefetched;
+	Oid			prefetch_user;	/* role that reads the local table */
+	char	   *prefetch_portal;	/* its cursor, once opened */
+	bool		prefetch_exhausted;
 	HTAB	   *prefetch;		/* PrefetchEntry by id */
-	MemoryContext prefetch_cxt; /* lives as long as the scan */
+	MemoryContext prefetch_cxt;
 	int64		prefetch_hits;
+	int64		prefetch_batches;
+
+	CloseRequestCounts counts;	/* lookups' requests */
 } CloseScanState;
 
-static void setup_slicing(CloseScanState *fsstate);
+/* One looked-up id: its object, or NULL when Close has none. */
+typedef struct PrefetchEntry
+{
+	char		id[CLOSE_PREFETCH_KEYLEN];	/* hash key */
+	cJSON	   *object;
+} PrefetchEntry;
 
 /*
  * close_report_no_lookup
@@ -178,6 +186,36 @@ close_eval_ids(List *id_exprs, bool id_is_array, ExprContext *econtext)
 }
 
 /*
+ * search_fields_list
+ *		The fields a search asks for: those of "fields", but one "custom"
+ *		selector instead of one per custom field when the list would grow
+ *		longer than Close accepts.
+ */
+static List *
+search_fields_list(List *fields)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	bool		custom_added = false;
+
+	if (list_length(fields) <= SEARCH_MAX_FIELDS)
+		return fields;
+	foreach(lc, fields)
+	{
+		const char *field = strVal(lfirst(lc));
+
+		if (strncmp(field, "custom.", 7) != 0)
+			result = lappend(result, lfirst(lc));
+		else if (!custom_added)
+		{
+			result = lappend(result, makeString("custom"));
+			custom_added = true;
+		}
+	}
+	return result;
+}
+
+/*
  * closeBeginForeignScan
  *		Set up the scan; nothing is sent to Close until the first row is
  *		asked for.
@@ -186,27 +224,33 @@ void
 closeBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	List	   *priv = fsplan->fdw_private;
 	EState	   *estate = node->ss.ps.state;
 	CloseScanState *fsstate;
 	Oid			userid;
 	List	   *retrieved;
 	ListCell   *lc;
+	const char *keyset;
+	const char *order_by;
+	List	   *fields;
+	bool		has_custom;
+	bool		fields_ok;
+	CloseServerOptions opts;
 
 	fsstate = palloc0(sizeof(CloseScanState));
 	node->fdw_state = fsstate;
-	fsstate->kind = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateKind));
-	fsstate->id_is_array = boolVal(list_nth(fsplan->fdw_private,
-											CloseScanPrivateIdIsArray));
-	fsstate->filter_names = (List *) list_nth(fsplan->fdw_private,
-											  CloseScanPrivateFilters);
+	fsstate->kind = intVal(list_nth(priv, CloseScanPrivateKind));
+	fsstate->id_is_array = boolVal(list_nth(priv, CloseScanPrivateIdIsArray));
+	fsstate->filter_names = (List *) list_nth(priv, CloseScanPrivateFilters);
 	fsstate->table = close_get_table_info(node->ss.ss_currentRelation);
 	fsstate->relname = RelationGetRelationName(node->ss.ss_currentRelation);
-	fsstate->limit_hint = intVal(list_nth(fsplan->fdw_private, CloseScanPrivateLimitHint));
-	fsstate->order_query = strVal(list_nth(fsplan->fdw_private, CloseScanPrivateOrderBy));
-	fsstate->prefetch_sql = strVal(list_nth(fsplan->fdw_private, CloseScanPrivatePrefetch));
-	if (fsstate->order_query[0] != '\0')
-		fsstate->order_query = psprintf("&_order_by=%s", fsstate->order_query);
-	retrieved = (List *) list_nth(fsplan->fdw_private, CloseScanPrivateRetrieved);
+	fsstate->prefetch_sql = strVal(list_nth(priv, CloseScanPrivatePrefetch));
+	fsstate->prefetch_user = (Oid) intVal(list_nth(priv, CloseScanPrivatePrefetchUser));
+	fsstate->search_template = strVal(list_nth(priv, CloseScanPrivateSearch));
+	fsstate->fanout = intVal(list_nth(priv, CloseScanPrivateFanout));
+	fsstate->snapshot = boolVal(list_nth(priv, CloseScanPrivateSnapshot));
+	fsstate->lookup_search = boolVal(list_nth(priv, CloseScanPrivateUseSearch));
+	retrieved = (List *) list_nth(priv, CloseScanPrivateRetrieved);
 	if (retrieved != NIL)
 	{
 		fsstate->wanted = palloc0(sizeof(bool) * fsstate->table->natts);
@@ -218,8 +262,39 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 				fsstate->wanted[attno - 1] = true;
 		}
 	}
-	fsstate->fields_query = close_fields_query(fsstate->table, fsstate->wanted);
-	setup_slicing(fsstate);
+
+	/* what listings read */
+	close_get_server_options(GetForeignServer(GetForeignTable(
+															  RelationGetRelid(node->ss.ss_currentRelation))->serverid),
+							 &opts);
+	fields_ok = close_table_fields(fsstate->table, fsstate->wanted, &fields, &has_custom);
+	fsstate->search_fields_given = fields_ok;
+	/* custom-field selectors only where Close documents them */
+	fsstate->get_fields_given = fields_ok &&
+		(!has_custom || fsstate->table->object->custom_selectors);
+	fsstate->spec.object = fsstate->table->object;
+	fsstate->spec.page_size = opts.page_size;
+	fsstate->spec.search_page_size = opts.search_page_size;
+	fsstate->spec.limit_hint = intVal(list_nth(priv, CloseScanPrivateLimitHint));
+	order_by = strVal(list_nth(priv, CloseScanPrivateOrderBy));
+	fsstate->spec.order_by = order_by[0] ? order_by : NULL;
+	keyset = strVal(list_nth(priv, CloseScanPrivateKeyset));
+	if (keyset[0] != '\0')
+	{
+		const CloseSearchObject *sobj = close_search_object(fsstate->table->object);
+
+		fsstate->spec.search_type = sobj->search_type;
+		fsstate->spec.descending = keyset[0] == '-';
+		fsstate->spec.keyset_field = keyset + (keyset[0] == '-');
+		fsstate->spec.dedupe_all = strcmp(fsstate->spec.keyset_field, "date_created") != 0;
+		fsstate->spec.fields_given = fsstate->search_fields_given;
+		fsstate->spec.fields = search_fields_list(fields);
+	}
+	else
+	{
+		fsstate->spec.fields_given = fsstate->get_fields_given;
+		fsstate->spec.fields = fields;
+	}
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -239,27 +314,17 @@ closeBeginForeignScan(ForeignScanState *node, int eflags)
 	fsstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											  "closecrm_fdw row",
 											  ALLOCSET_SMALL_SIZES);
+	fsstate->params_cxt = AllocSetContextCreate(estate->es_query_cxt,
+												"closecrm_fdw filters",
+												ALLOCSET_SMALL_SIZES);
 	fsstate->scan_cxt = estate->es_query_cxt;
 	fsstate->prefetch_cxt = AllocSetContextCreate(estate->es_query_cxt,
 												  "closecrm_fdw prefetch",
 												  ALLOCSET_DEFAULT_SIZES);
+	if (fsstate->kind == CLOSE_SCAN_LIST)
+		fsstate->pager = close_pager_create(fsstate->conn, &fsstate->spec,
+											estate->es_query_cxt);
 }
-
-/*
- * account_request
- *		Add one finished request to the scan's EXPLAIN ANALYZE figures.
- */
-static void
-account_request(CloseScanState *fsstate, CloseRequest *req)
-{
-	fsstate->requests += req->attempts;
-	fsstate->retries += Max(0, req->attempts - 1);
-	fsstate->bytes += req->response.len;
-	fsstate->rate_wait_ms += req->rate_wait_ms;
-}
-
-/* Ids sent in one id__in list request. */
-#define ID_IN_BATCH 100
 
 /*
  * parse_object
@@ -308,13 +373,146 @@ check_answered_id(CloseRequest *req, cJSON *obj, const char *key_field,
 }
 
 /*
+ * add_object
+ *		Append "obj" to the scan's lookup results.
+ */
+static void
+add_object(CloseScanState *fsstate, cJSON *obj, int *room)
+{
+	if (fsstate->nobjects >= *room)
+	{
+		*room = Max(16, *room * 2);
+		fsstate->objects = fsstate->objects == NULL ?
+			palloc(sizeof(cJSON *) * *room) :
+			repalloc(fsstate->objects, sizeof(cJSON *) * *room);
+	}
+	fsstate->objects[fsstate->nobjects++] = obj;
+}
+
+/*
+ * search_ids
+ *		Look "ids" up through Close's search, up to CLOSE_SEARCH_MAX_LIMIT per
+ *		request, all requests at once; the objects found go into the scan's
+ *		results and their ids into *found.  Returns false, having found
+ *		nothing, when Close refuses (or ignores) search by id: the caller
+ *		then uses GETs, for the rest of the session.
+ */
+static bool
+search_ids(CloseScanState *fsstate, List *ids, List **found, int *room)
+{
+	CloseListSpec spec = fsstate->spec;
+	const CloseSearchObject *sobj = close_search_object(fsstate->table->object);
+	int			nreqs = (list_length(ids) + CLOSE_SEARCH_MAX_LIMIT - 1) / CLOSE_SEARCH_MAX_LIMIT;
+	CloseRequest **reqs = palloc(sizeof(CloseRequest *) * nreqs);
+	List	  **batches = palloc(sizeof(List *) * nreqs);
+	List	   *objects = NIL;
+	int			i;
+	ListCell   *lc;
+
+	spec.search_type = sobj->search_type;
+	spec.keyset_field = "date_created";
+	spec.descending = false;
+	spec.fields_given = true;
+	for (i = 0; i < nreqs; i++)
+	{
+		int			n = Min(CLOSE_SEARCH_MAX_LIMIT, list_length(ids) - i * CLOSE_SEARCH_MAX_LIMIT);
+
+		batches[i] = list_copy_head(list_copy_tail(ids, i * CLOSE_SEARCH_MAX_LIMIT), n);
+		reqs[i] = close_request_make("POST", "/data/search/",
+									 close_search_body(&spec,
+													   close_search_ids_conditions(batches[i]),
+													   NULL, n, NULL, false));
+		reqs[i]->retry_unsafe = true;	/* a search changes nothing */
+	}
+	close_http_perform(fsstate->conn, reqs, nreqs);
+	for (i = 0; i < nreqs; i++)
+		close_count_request(&fsstate->counts, reqs[i]);
+
+	for (i = 0; i < nreqs; i++)
+	{
+		cJSON	   *root;
+		cJSON	   *data;
+		cJSON	   *item;
+
+		if (reqs[i]->status == 400)
+		{
+			close_search_ids_refused = true;
+			elog(DEBUG1, "closecrm_fdw: Close refused a search by id (%s); looking ids up one by one for the rest of this session",
+				 close_error_text(reqs[i]->response.data, reqs[i]->response.len));
+			return false;
+		}
+		if (reqs[i]->status != 200)
+			close_report_http_error(fsstate->conn, reqs[i],
+									psprintf("search %s by id", fsstate->table->object->name));
+		data = close_list_data(reqs[i], &root);
+		cJSON_ArrayForEach(item, data)
+		{
+			cJSON	   *key = cJSON_GetObjectItemCaseSensitive(item, fsstate->table->object->key_field);
+			bool		asked = false;
+
+			if (!cJSON_IsObject(item) || !cJSON_IsString(key))
+				close_report_malformed_list(reqs[i], "A search result has no usable id.");
+			foreach(lc, batches[i])
+				asked = asked || strcmp(strVal(lfirst(lc)), key->valuestring) == 0;
+			if (!asked)
+			{
+				/* the id condition was not applied: don't trust the answer */
+				close_search_ids_refused = true;
+				elog(DEBUG1, "closecrm_fdw: Close answered a search by id with object \"%s\", not asked for; looking ids up one by one for the rest of this session",
+					 key->valuestring);
+				return false;
+			}
+			objects = lappend(objects, item);
+		}
+	}
+	foreach(lc, objects)
+	{
+		cJSON	   *key = cJSON_GetObjectItemCaseSensitive((cJSON *) lfirst(lc),
+														   fsstate->table->object->key_field);
+
+		add_object(fsstate, (cJSON *) lfirst(lc), room);
+		*found = lappend(*found, makeString(key->valuestring));
+	}
+	return true;
+}
+
+/*
+ * get_path
+ *		GET /{object}/{id}/, with _fields when Close honours it there and the
+ *		scan needs only some fields.
+ */
+static char *
+get_path(CloseScanState *fsstate, const char *id)
+{
+	const CloseObjectDef *object = fsstate->table->object;
+	char	   *path = close_object_path(object, id);
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (!object->get_fields_param || !fsstate->get_fields_given)
+		return path;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s?_fields=%s", path, object->key_field);
+	foreach(lc, fsstate->spec.fields)
+	{
+		const char *field = strVal(lfirst(lc));
+
+		appendStringInfo(&buf, ",%s", close_url_escape(field, strlen(field)));
+	}
+	return buf.data;
+}
+
+/*
  * lookup_ids
- *		Fetch the objects named by "ids" into the scan's current batch,
- *		keeping those found: one GET /{object}/{id}/ per id (a 404 means no
- *		such object: no row), or, when "allow_batch" and the collection's
- *		listing takes id__in (tasks, activities), one GET
- *		/{object}/?id__in=... per up to ID_IN_BATCH ids.  All requests go out
- *		concurrently.
+ *		Fetch the objects named by "ids" into the scan's results, keeping
+ *		those found.  With "allow_batch" and more than one id: through
+ *		Close's search (searchable objects, when the scan needs no whole
+ *		objects), up to CLOSE_SEARCH_MAX_LIMIT ids per request, then a GET for
+ *		each id the search did not return (its index may lag a write); or
+ *		one GET /{object}/?id__in=... per ID_IN_BATCH ids where the listing
+ *		takes id__in (tasks, activities).  Otherwise one GET
+ *		/{object}/{id}/ per id (a 404 means no such object: no row).  All
+ *		requests of a step go out concurrently.
  */
 static void
 lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
@@ -323,16 +521,36 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 	bool		batch;
 	List	   *singles = NIL;
 	List	   *batched = NIL;
+	List	   *found = NIL;
 	CloseRequest **reqs;
 	int			nreqs = 0;
 	int			nbatches;
+	int			room = 0;
 	int			i;
 	ListCell   *lc;
 
 	fsstate->nobjects = 0;
-	fsstate->objects = palloc0(sizeof(cJSON *) * Max(list_length(ids), 1));
+	fsstate->objects = NULL;
 	if (ids == NIL)
 		return;
+
+	if (allow_batch && list_length(ids) > 1 && fsstate->lookup_search &&
+		!close_search_ids_refused && fsstate->search_fields_given &&
+		!((object->ops & CLOSE_OP_LIST) && close_catalog_has_filter(object, "id__in")) &&
+		search_ids(fsstate, ids, &found, &room))
+	{
+		foreach(lc, ids)
+		{
+			ListCell   *lf;
+			bool		hit = false;
+
+			foreach(lf, found)
+				hit = hit || strcmp(strVal(lfirst(lf)), strVal(lfirst(lc))) == 0;
+			if (!hit)
+				singles = lappend(singles, lfirst(lc));
+		}
+		ids = NIL;
+	}
 
 	batch = allow_batch && list_length(ids) > 1 &&
 		(object->ops & CLOSE_OP_LIST) &&
@@ -346,30 +564,39 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 			singles = lappend(singles, lfirst(lc));
 	}
 	nbatches = (list_length(batched) + ID_IN_BATCH - 1) / ID_IN_BATCH;
+	if (nbatches + list_length(singles) == 0)
+		return;
 	reqs = palloc(sizeof(CloseRequest *) * (list_length(singles) + nbatches));
 
 	for (i = 0; i < nbatches; i++)
 	{
-		StringInfoData path;
+		List	   *params = NIL;
+		StringInfoData idlist;
 		int			j;
 		int			count = Min(ID_IN_BATCH, list_length(batched) - i * ID_IN_BATCH);
 
-		initStringInfo(&path);
-		appendStringInfo(&path, "/%s/?_limit=%d&id__in=", object->name, count);
+		initStringInfo(&idlist);
 		for (j = 0; j < count; j++)
 		{
 			const char *id = strVal(list_nth(batched, i * ID_IN_BATCH + j));
 
-			appendStringInfo(&path, "%s%s", j > 0 ? "%2C" : "",
+			appendStringInfo(&idlist, "%s%s", j > 0 ? "%2C" : "",
 							 close_url_escape(id, strlen(id)));
 		}
+		params = close_query_add(params, "_limit", psprintf("%d", count), true);
+		params = close_query_add(params, "id__in", idlist.data, true);
 		if (object->default_query[0] != '\0')
-			appendStringInfo(&path, "&%s", object->default_query);
-		reqs[nreqs++] = close_request_make("GET", path.data, NULL);
+		{
+			size_t		len = strcspn(object->default_query, "=");
+
+			params = close_query_add(params, pnstrdup(object->default_query, len),
+									 object->default_query + len + 1, true);
+		}
+		reqs[nreqs++] = close_request_make("GET", close_request_path(object->name, params),
+										   NULL);
 	}
 	foreach(lc, singles)
-		reqs[nreqs++] = close_request_make("GET",
-										   close_object_path(object, strVal(lfirst(lc))),
+		reqs[nreqs++] = close_request_make("GET", get_path(fsstate, strVal(lfirst(lc))),
 										   NULL);
 	close_http_perform(fsstate->conn, reqs, nreqs);
 
@@ -377,7 +604,7 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 	{
 		CloseRequest *req = reqs[i];
 
-		account_request(fsstate, req);
+		close_count_request(&fsstate->counts, req);
 		if (i < nbatches)
 		{
 			cJSON	   *root;
@@ -390,15 +617,10 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 			data = close_list_data(req, &root);
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "has_more")))
 				close_report_malformed_list(req, "Close says it has more objects than the ids asked for.");
-			/* Close may answer with more objects than asked for: make room */
-			fsstate->objects = repalloc(fsstate->objects,
-										sizeof(cJSON *) * (list_length(ids) +
-														   fsstate->nobjects +
-														   cJSON_GetArraySize(data)));
 			cJSON_ArrayForEach(item, data)
 			{
 				if (cJSON_IsObject(item))
-					fsstate->objects[fsstate->nobjects++] = item;
+					add_object(fsstate, item, &room);
 			}
 			continue;
 		}
@@ -408,86 +630,152 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 			close_report_http_error(fsstate->conn, req,
 									psprintf("look up %s \"%s\"", object->name,
 											 strVal(list_nth(singles, i - nbatches))));
-		fsstate->objects[fsstate->nobjects] = parse_object(req);
-		check_answered_id(req, fsstate->objects[fsstate->nobjects],
+		add_object(fsstate, parse_object(req), &room);
+		check_answered_id(req, fsstate->objects[fsstate->nobjects - 1],
 						  object->key_field, strVal(list_nth(singles, i - nbatches)));
-		fsstate->nobjects++;
 	}
 }
 
-/* One prefetched id: its object, or NULL when Close has none. */
-typedef struct PrefetchEntry
+/*
+ * prefetch_batch_size
+ *		Ids a join looks up at once: what one round of requests fetches.
+ */
+static int
+prefetch_batch_size(CloseScanState *fsstate)
 {
-	char		id[CLOSE_PREFETCH_KEYLEN];	/* hash key */
-	cJSON	   *object;
-} PrefetchEntry;
+	const CloseObjectDef *object = fsstate->table->object;
+
+	if ((object->ops & CLOSE_OP_LIST) && close_catalog_has_filter(object, "id__in"))
+		return ID_IN_BATCH;
+	if (fsstate->lookup_search && !close_search_ids_refused && fsstate->search_fields_given)
+		return CLOSE_SEARCH_MAX_LIMIT;
+	return fsstate->conn->opts.max_concurrency;
+}
 
 /*
- * prefetch_join_ids
- *		Run the scan's prefetch query (the distinct ids a join on a local
- *		table will ask for, see planner.c) and look them all up at once,
- *		keeping the answers for the rescans to come.  Does nothing when the
- *		query names more ids than the planner allowed for.
+ * next_prefetch_ids
+ *		Up to "n" more ids of the join's local table not looked up yet, read
+ *		from the prefetch query's cursor (opened on first use) as the role
+ *		that reads that table in the plan.
  */
-static void
-prefetch_join_ids(CloseScanState *fsstate)
+static List *
+next_prefetch_ids(CloseScanState *fsstate, int n)
 {
-	MemoryContext old = MemoryContextSwitchTo(fsstate->prefetch_cxt);
 	List	   *ids = NIL;
-	HASHCTL		ctl;
-	uint64		i;
-	int			j;
+	Oid			save_userid;
+	int			save_sec;
 
-	fsstate->prefetched = true;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(fsstate->prefetch_sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the ids of the join: %s", fsstate->prefetch_sql);
-	if (SPI_processed <= CLOSE_PREFETCH_MAX_IDS)
+	if (fsstate->prefetch_exhausted || n <= 0)
+		return NIL;
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	if (OidIsValid(fsstate->prefetch_user))
+		SetUserIdAndSecContext(fsstate->prefetch_user,
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
 	{
-		for (i = 0; i < SPI_processed; i++)
+		Portal		portal;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (fsstate->prefetch_portal == NULL)
 		{
-			char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			SPIPlanPtr	plan = SPI_prepare(fsstate->prefetch_sql, 0, NULL);
 
-			/* SPI switched contexts: keep the list where the scan lives */
-			if (id != NULL && id[0] != '\0' && strlen(id) < CLOSE_PREFETCH_KEYLEN)
+			if (plan == NULL)
+				elog(ERROR, "could not list the ids of the join: %s", fsstate->prefetch_sql);
+			portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+			fsstate->prefetch_portal = MemoryContextStrdup(fsstate->scan_cxt, portal->name);
+		}
+		else
+			portal = SPI_cursor_find(fsstate->prefetch_portal);
+		if (portal == NULL)
+			elog(ERROR, "the cursor listing the ids of the join is gone");
+		while (list_length(ids) < n && !fsstate->prefetch_exhausted)
+		{
+			uint64		i;
+
+			/* no further than needed: the rest may never be asked for */
+			SPI_cursor_fetch(portal, true, n - list_length(ids));
+			if (SPI_processed == 0)
+				fsstate->prefetch_exhausted = true;
+			for (i = 0; i < SPI_processed; i++)
 			{
-				MemoryContext spi_cxt = MemoryContextSwitchTo(fsstate->prefetch_cxt);
+				char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+				bool		found = false;
+				ListCell   *lc;
+				MemoryContext spi_cxt;
 
+				if (id == NULL || id[0] == '\0' || strlen(id) >= CLOSE_PREFETCH_KEYLEN)
+					continue;
+				hash_search(fsstate->prefetch, id, HASH_FIND, &found);
+				foreach(lc, ids)
+					found = found || strcmp(strVal(lfirst(lc)), id) == 0;
+				if (found)
+					continue;
+				/* SPI switched contexts: keep the ids where the scan lives */
+				spi_cxt = MemoryContextSwitchTo(fsstate->batch_cxt);
 				ids = lappend(ids, makeString(pstrdup(id)));
 				MemoryContextSwitchTo(spi_cxt);
 			}
 		}
+		SPI_finish();
 	}
-	SPI_finish();
-	MemoryContextSwitchTo(fsstate->prefetch_cxt);
-
-	ctl.keysize = CLOSE_PREFETCH_KEYLEN;
-	ctl.entrysize = sizeof(PrefetchEntry);
-	ctl.hcxt = fsstate->prefetch_cxt;
-	fsstate->prefetch = hash_create("closecrm_fdw prefetch", Max(list_length(ids), 16),
-									&ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	if (ids != NIL)
+	PG_FINALLY();
 	{
-		ListCell   *lc;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return ids;
+}
 
-		lookup_ids(fsstate, ids, true);
-		/* every id asked for is known now: found, or missing */
-		foreach(lc, ids)
-			((PrefetchEntry *) hash_search(fsstate->prefetch, strVal(lfirst(lc)),
-										   HASH_ENTER, NULL))->object = NULL;
-		for (j = 0; j < fsstate->nobjects; j++)
-		{
-			cJSON	   *key = cJSON_GetObjectItemCaseSensitive(fsstate->objects[j],
-															   fsstate->table->object->key_field);
-			PrefetchEntry *entry;
+/*
+ * prefetch_lookup
+ *		Look "id" up together with the next ids the join's local table names
+ *		(one batch), keeping every answer — object or none — for the rescans
+ *		to come.  Only ids the executor has not asked for yet are fetched,
+ *		one batch at a time, so a LIMIT or EXISTS over the join stops the
+ *		lookups too.
+ */
+static void
+prefetch_lookup(CloseScanState *fsstate, const char *id)
+{
+	MemoryContext old;
+	List	   *ids;
+	ListCell   *lc;
+	int			j;
 
-			if (!cJSON_IsString(key) || strlen(key->valuestring) >= CLOSE_PREFETCH_KEYLEN)
-				continue;
-			entry = hash_search(fsstate->prefetch, key->valuestring, HASH_FIND, NULL);
-			if (entry != NULL)
-				entry->object = fsstate->objects[j];
-		}
+	if (fsstate->prefetch == NULL ||
+		hash_get_num_entries(fsstate->prefetch) >= PREFETCH_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		/* start over rather than hold every object of a long join */
+		MemoryContextReset(fsstate->prefetch_cxt);
+		ctl.keysize = CLOSE_PREFETCH_KEYLEN;
+		ctl.entrysize = sizeof(PrefetchEntry);
+		ctl.hcxt = fsstate->prefetch_cxt;
+		fsstate->prefetch = hash_create("closecrm_fdw prefetch", 256, &ctl,
+										HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	ids = lcons(makeString((char *) id),
+				next_prefetch_ids(fsstate, prefetch_batch_size(fsstate) - 1));
+	old = MemoryContextSwitchTo(fsstate->prefetch_cxt);
+	fsstate->prefetch_batches++;
+	lookup_ids(fsstate, ids, true);
+	foreach(lc, ids)
+		((PrefetchEntry *) hash_search(fsstate->prefetch, strVal(lfirst(lc)),
+									   HASH_ENTER, NULL))->object = NULL;
+	for (j = 0; j < fsstate->nobjects; j++)
+	{
+		cJSON	   *key = cJSON_GetObjectItemCaseSensitive(fsstate->objects[j],
+														   fsstate->table->object->key_field);
+		PrefetchEntry *entry;
+
+		if (!cJSON_IsString(key) || strlen(key->valuestring) >= CLOSE_PREFETCH_KEYLEN)
+			continue;
+		entry = hash_search(fsstate->prefetch, key->valuestring, HASH_FIND, NULL);
+		if (entry != NULL)
+			entry->object = fsstate->objects[j];
 	}
 	fsstate->nobjects = 0;
 	MemoryContextSwitchTo(old);
@@ -495,8 +783,8 @@ prefetch_join_ids(CloseScanState *fsstate)
 
 /*
  * fetch_lookups
- *		Fetch the objects a lookup scan names.  In a join that prefetched
- *		its ids, the answer is usually known already.
+ *		Fetch the objects a lookup scan names.  In a join that prefetches its
+ *		ids, the answer is usually known already.
  */
 static void
 fetch_lookups(ForeignScanState *node)
@@ -506,53 +794,56 @@ fetch_lookups(ForeignScanState *node)
 	List	   *ids;
 
 	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
-	if (fsstate->prefetch_sql[0] != '\0' && ids != NIL)
+	if (fsstate->prefetch_sql[0] != '\0' && list_length(ids) == 1 &&
+		strlen(strVal(linitial(ids))) < CLOSE_PREFETCH_KEYLEN)
 	{
 		const char *id = strVal(linitial(ids));
 		PrefetchEntry *entry = NULL;
 
-		if (!fsstate->prefetched)
-			prefetch_join_ids(fsstate);
-		if (strlen(id) < CLOSE_PREFETCH_KEYLEN)
+		if (fsstate->prefetch != NULL)
 			entry = hash_search(fsstate->prefetch, id, HASH_FIND, NULL);
 		if (entry != NULL)
-		{
-			fsstate->objects = palloc(sizeof(cJSON *));
-			fsstate->nobjects = 0;
-			if (entry->object != NULL)
-				fsstate->objects[fsstate->nobjects++] = entry->object;
 			fsstate->prefetch_hits++;
-			return;
+		else
+		{
+			prefetch_lookup(fsstate, id);
+			entry = hash_search(fsstate->prefetch, id, HASH_FIND, NULL);
 		}
+		fsstate->objects = palloc(sizeof(cJSON *));
+		fsstate->nobjects = 0;
+		if (entry != NULL && entry->object != NULL)
+			fsstate->objects[fsstate->nobjects++] = entry->object;
+		return;
 	}
 	lookup_ids(fsstate, ids, fsstate->id_is_array);
 }
 
 /*
- * build_filter_query
- *		"&name=value..." for the listing's pushed-down filters, evaluated
- *		now (parameters have their values for this scan).  Returns false if
- *		a filter value is NULL: "column = NULL" matches nothing.
+ * list_filter_params
+ *		The list endpoint's filters for this (re)scan, evaluated now
+ *		(parameters have their values for this scan); the values of a
+ *		fan-out filter go to *fanout_values instead.  Returns false if a
+ *		filter value is NULL: "column = NULL" matches nothing.
  */
 static bool
-build_filter_query(ForeignScanState *node)
+list_filter_params(ForeignScanState *node, List **params, List **fanout_values)
 {
 	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	const char *default_query = fsstate->table->object->default_query;
-	size_t		default_len = strcspn(default_query, "=");
-	bool		need_default = default_query[0] != '\0';
-	StringInfoData buf;
 	ListCell   *ln,
 			   *le;
+	int			i = 0;
 
-	initStringInfo(&buf);
+	*params = NIL;
+	*fanout_values = NIL;
 	forboth(ln, fsstate->filter_names, le, fsstate->exprstates)
 	{
 		const char *name = strVal(lfirst(ln));
 		ExprState  *state = (ExprState *) lfirst(le);
 		size_t		namelen = strlen(name);
-		bool		is_array = namelen > 4 && strcmp(name + namelen - 4, "__in") == 0;
+		bool		is_fanout = i++ == fsstate->fanout;
+		bool		is_array = is_fanout ||
+			(namelen > 4 && strcmp(name + namelen - 4, "__in") == 0);
 		List	   *values = close_eval_ids(list_make1(state), is_array, econtext);
 		StringInfoData joined;
 		ListCell   *lv;
@@ -560,6 +851,11 @@ build_filter_query(ForeignScanState *node)
 
 		if (values == NIL)
 			return false;
+		if (is_fanout)
+		{
+			*fanout_values = values;
+			continue;
+		}
 		initStringInfo(&joined);
 		foreach(lv, values)
 		{
@@ -569,369 +865,39 @@ build_filter_query(ForeignScanState *node)
 			appendStringInfo(&joined, "%s%s", joined.len ? "," : "",
 							 strVal(lfirst(lv)));
 		}
-		if (!sendable)
-			continue;
-		if (strncmp(name, default_query, default_len) == 0 &&
-			(name[default_len] == '\0' || strcmp(name + default_len, "__in") == 0))
-			need_default = false;
-		appendStringInfo(&buf, "&%s=%s", name,
-						 close_url_escape(joined.data, joined.len));
+		if (sendable)
+			*params = close_query_add(*params, name, joined.data, false);
 	}
-	if (need_default)
-		appendStringInfo(&buf, "&%s", default_query);
-	fsstate->filter_query = buf.data;
 	return true;
 }
 
 /*
- * page_limit
- *		The _limit of a page: page_size, within what Close accepts for the
- *		collection, and no more than "hint" rows when the query needs only
- *		that many (hint -1: no hint).
+ * begin_next_listing
+ *		Start the pager on the next listing of this scan: the only one, or
+ *		the next value of a fan-out filter.  False when there is none left.
  */
-static int
-page_limit(const CloseObjectDef *object, int page_size, int64 hint)
+static bool
+begin_next_listing(CloseScanState *fsstate)
 {
-	int			limit = page_size;
+	List	   *params = fsstate->params;
 
-	if (object->max_limit > 0)
-		limit = Min(limit, object->max_limit);
-	if (hint > 0 && hint < limit)
-		limit = (int) hint;
-	return limit;
-}
-
-/*
- * close_fields_query
- *		"&_fields=..." naming the top-level keys of the columns the query
- *		uses ("wanted"), when Close's list endpoint accepts _fields and no
- *		column needs the whole object (wanted NULL: the query does); ""
- *		otherwise.
- */
-char *
-close_fields_query(CloseTableInfo *table, const bool *wanted)
-{
-	StringInfoData buf;
-	int			i;
-
-	if (!table->object->fields_param || wanted == NULL)
-		return "";
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "&_fields=%s", table->object->key_field);
-	for (i = 0; i < table->natts; i++)
+	if (fsstate->fanout >= 0)
 	{
-		const char *field = table->field_names[i];
-		size_t		len;
-		char	   *key;
-
-		if (!wanted[i] || field == NULL)
-			continue;
-		if (table->is_attrs[i])
-			return "";
-		/* a dotted path is fetched by its first key; custom.cf_x is one key */
-		len = strncmp(field, "custom.", 7) == 0 ? strlen(field) : strcspn(field, ".");
-		key = close_url_escape(field, len);
-		if (strcmp(key, table->object->key_field) != 0)
-			appendStringInfo(&buf, ",%s", key);
+		if (fsstate->fanout_values == NIL)
+			return false;
+		params = close_query_add(list_copy(params),
+								 strVal(list_nth(fsstate->filter_names, fsstate->fanout)),
+								 strVal(linitial(fsstate->fanout_values)), false);
+		fsstate->fanout_values = list_delete_first(fsstate->fanout_values);
 	}
-	return buf.data;
-}
-
-/*
- * setup_slicing
- *		Decide whether a listing can go on past Close's _skip cap by slicing
- *		on date_created: the collection must filter on date_created__lte and
- *		sort by date_created (a field never null), and the query must not
- *		sort otherwise or filter date_created itself.  Such a listing is
- *		sorted by date_created descending from its first page on, and asks
- *		for date_created along with the fields the query uses.
- */
-static void
-setup_slicing(CloseScanState *fsstate)
-{
-	const CloseObjectDef *object = fsstate->table->object;
-	const char *const *sf;
-	ListCell   *lc;
-	bool		sortable = false;
-
-	fsstate->can_slice = false;
-	fsstate->slice_query = "";
-	if (fsstate->kind != CLOSE_SCAN_LIST || object->paging != CLOSE_PAGING_SKIP ||
-		!object->order_by || !close_catalog_has_filter(object, "date_created__lte"))
-		return;
-	for (sf = object->sort_fields; *sf != NULL; sf++)
-		sortable = sortable || strcmp(*sf, "date_created") == 0;
-	if (!sortable)
-		return;
-	if (fsstate->order_query[0] != '\0' &&
-		strcmp(fsstate->order_query, "&_order_by=-date_created") != 0)
-		return;
-	foreach(lc, fsstate->filter_names)
-	{
-		if (strncmp(strVal(lfirst(lc)), "date_created", 12) == 0)
-			return;
-	}
-	fsstate->can_slice = true;
-	fsstate->order_query = "&_order_by=-date_created";
-	if (fsstate->fields_query[0] != '\0' &&
-		strstr(fsstate->fields_query, ",date_created") == NULL)
-		fsstate->fields_query = psprintf("%s,date_created", fsstate->fields_query);
-}
-
-/*
- * list_page_path
- *		The path of the listing page at "skip" (or the cursor) of "limit"
- *		objects.
- */
-static char *
-list_page_path(CloseScanState *fsstate, int skip, int limit)
-{
-	const CloseObjectDef *object = fsstate->table->object;
-
-	switch (object->paging)
-	{
-		case CLOSE_PAGING_SKIP:
-			return psprintf("/%s/?_skip=%d&_limit=%d%s%s%s%s", object->name,
-							skip, limit, fsstate->fields_query,
-							fsstate->order_query, fsstate->filter_query,
-							fsstate->slice_query);
-		case CLOSE_PAGING_CURSOR:
-			return psprintf("/%s/?_limit=%d%s%s%s%s", object->name, limit,
-							fsstate->fields_query, fsstate->filter_query,
-							fsstate->cursor ? "&_cursor=" : "",
-							fsstate->cursor ?
-							close_url_escape(fsstate->cursor, strlen(fsstate->cursor)) : "");
-		default:
-			{
-				char	   *query = psprintf("%s%s", fsstate->fields_query,
-											 fsstate->filter_query);
-
-				return psprintf("/%s/%s%s", object->name, query[0] ? "?" : "",
-								query[0] ? query + 1 : "");
-			}
-	}
-}
-
-/* Bytes of pages a listing may hold in memory at once when reading ahead. */
-#define CLOSE_READAHEAD_BYTES (8 * 1024 * 1024)
-
-/* GUC: pages of a _skip listing fetched at once after the first one */
-int			close_readahead_pages = 8;
-
-/*
- * close_scan_init
- *		Register the GUC of this file; called from _PG_init.
- */
-void
-close_scan_init(void)
-{
-	DefineCustomIntVariable("closecrm_fdw.readahead_pages",
-							"Pages of a listing requested at once after the first page.",
-							"1 fetches one page at a time; more saves round trips on long listings.",
-							&close_readahead_pages,
-							8, 1, 64,
-							PGC_USERSET, 0, NULL, NULL, NULL);
-}
-
-/*
- * list_error
- *		ERROR for a listing page Close did not answer with 200.
- */
-static void
-list_error(CloseScanState *fsstate, CloseRequest *req, int skip)
-{
-	const CloseObjectDef *object = fsstate->table->object;
-
-	if (req->status == 400 && strstr(req->response.data, "max_skip") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("Close will not page deeper than %d rows into \"%s\"",
-						skip, object->name),
-				 errdetail("GET %s: %s", req->path,
-						   close_error_text(req->response.data, req->response.len)),
-				 errhint("Narrow the listing with conditions Close can filter on (see EXPLAIN VERBOSE), e.g. a date_created range, and query the ranges separately.")));
-	close_report_http_error(fsstate->conn, req, psprintf("list %s", object->name));
-}
-
-/*
- * note_date_created
- *		Remember the date_created of the row just taken, and how many rows
- *		taken so far share it, for slicing past the _skip cap.
- */
-static void
-note_date_created(CloseScanState *fsstate, cJSON *item)
-{
-	cJSON	   *date = cJSON_GetObjectItemCaseSensitive(item, "date_created");
-
-	if (!cJSON_IsString(date))
-	{
-		fsstate->can_slice = false;
-		return;
-	}
-	if (fsstate->last_date != NULL && strcmp(fsstate->last_date, date->valuestring) == 0)
-	{
-		fsstate->last_date_rows++;
-		return;
-	}
-	if (fsstate->last_date != NULL)
-		pfree(fsstate->last_date);
-	fsstate->last_date = MemoryContextStrdup(fsstate->scan_cxt, date->valuestring);
-	fsstate->last_date_rows = 1;
-}
-
-/*
- * take_page
- *		Append the objects of one page's answer to the batch and advance the
- *		paging state.  Returns the number of objects on the page.
- */
-static int
-take_page(CloseScanState *fsstate, CloseRequest *req)
-{
-	const CloseObjectDef *object = fsstate->table->object;
-	cJSON	   *root;
-	cJSON	   *data;
-	cJSON	   *more;
-	cJSON	   *item;
-	int			n;
-
-	data = close_list_data(req, &root);
-
-	n = cJSON_GetArraySize(data);
-	fsstate->objects = repalloc(fsstate->objects,
-								sizeof(cJSON *) * (fsstate->nobjects + n + 1));
-	cJSON_ArrayForEach(item, data)
-	{
-		if (!cJSON_IsObject(item))
-			close_report_malformed_list(req, "An element of \"data\" is not a JSON object.");
-		fsstate->objects[fsstate->nobjects++] = item;
-		if (fsstate->can_slice)
-			note_date_created(fsstate, item);
-	}
-
-	more = cJSON_GetObjectItemCaseSensitive(root, "total_results");
-	if (cJSON_IsNumber(more) && more->valuedouble >= 0 && more->valuedouble < INT_MAX)
-		fsstate->total_results = (int) more->valuedouble;
-
-	switch (object->paging)
-	{
-		case CLOSE_PAGING_SKIP:
-			more = cJSON_GetObjectItemCaseSensitive(root, "has_more");
-			if (!cJSON_IsBool(more))
-				close_report_malformed_list(req, "The key \"has_more\" is missing or not a boolean.");
-			fsstate->has_more = cJSON_IsTrue(more);
-			if (fsstate->has_more && n == 0)
-				close_report_malformed_list(req, "The page is empty but \"has_more\" is true.");
-			fsstate->skip += n;
-			break;
-		case CLOSE_PAGING_CURSOR:
-			more = cJSON_GetObjectItemCaseSensitive(root, "cursor_next");
-			fsstate->has_more = cJSON_IsString(more) && more->valuestring[0] && n > 0;
-			fsstate->cursor = fsstate->has_more ? pstrdup(more->valuestring) : NULL;
-			break;
-		default:
-			more = cJSON_GetObjectItemCaseSensitive(root, "has_more");
-			if (cJSON_IsTrue(more))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_ERROR),
-						 errmsg("Close has more \"%s\" objects than one response holds",
-								object->name),
-						 errdetail("The list endpoint of \"%s\" has no paging parameters, and Close answered has_more = true.",
-								   object->name),
-						 errhint("Narrow the listing with conditions Close can filter on.")));
-			fsstate->has_more = false;
-			break;
-	}
-	return n;
-}
-
-/*
- * fetch_pages
- *		Fetch the next page(s) of a listing into the batch context.  The
- *		first page comes alone (a small collection or a LIMIT needs no
- *		more); after it, a _skip listing reads ahead: up to
- *		closecrm_fdw.readahead_pages pages (at most max_concurrency) are requested
- *		at once and kept in Close's order.  Pages past the end, or past a
- *		page shorter than asked for, are dropped, whatever Close answered
- *		for them.  A page that is needed and fails (after the engine's
- *		retries) fails the query: no partial result is ever returned as if
- *		complete.
- */
-static void
-fetch_pages(CloseScanState *fsstate)
-{
-	const CloseObjectDef *object = fsstate->table->object;
-	int			npages = 1;
-	int			limit;
-	CloseRequest **reqs;
-	int		   *skips;
-	int			i;
-
-	limit = page_limit(object, fsstate->conn->opts.page_size,
-					   fsstate->skip == 0 && fsstate->cursor == NULL &&
-					   fsstate->slices == 0 ? fsstate->limit_hint : -1);
-	if (object->paging == CLOSE_PAGING_SKIP && (fsstate->skip > 0 || fsstate->slices > 0))
-	{
-		/* ramp up 2, 4, 8...: a small collection costs no extra requests */
-		fsstate->readahead = Min(fsstate->readahead * 2,
-								 Min(fsstate->conn->opts.max_concurrency,
-									 close_readahead_pages));
-		npages = fsstate->readahead;
-		/* no further than the query's LIMIT or Close's total_results reach */
-		if (fsstate->limit_hint > 0 && fsstate->slices == 0)
-			npages = Min(npages, Max(1, (fsstate->limit_hint - fsstate->skip + limit - 1) / limit));
-		if (fsstate->total_results >= 0)
-			npages = Min(npages, Max(1, (fsstate->total_results - fsstate->skip + limit - 1) / limit));
-		/* and no more pages at once than CLOSE_READAHEAD_BYTES hold */
-		if (fsstate->pages > 0 && fsstate->bytes > 0)
-			npages = Min(npages, Max(1, (int) (CLOSE_READAHEAD_BYTES /
-											   (fsstate->bytes / fsstate->pages))));
-	}
-	reqs = palloc(sizeof(CloseRequest *) * npages);
-	skips = palloc(sizeof(int) * npages);
-	for (i = 0; i < npages; i++)
-	{
-		skips[i] = fsstate->skip + i * limit;
-		reqs[i] = close_request_make("GET", list_page_path(fsstate, skips[i], limit),
-									 NULL);
-	}
-	close_http_perform(fsstate->conn, reqs, npages);
-
-	fsstate->objects = palloc(sizeof(cJSON *));
-	fsstate->nobjects = 0;
-	fsstate->next = 0;
-	for (i = 0; i < npages; i++)
-	{
-		account_request(fsstate, reqs[i]);
-		fsstate->pages++;
-	}
-	for (i = 0; i < npages; i++)
-	{
-		if (reqs[i]->status == 400 && fsstate->can_slice && fsstate->last_date != NULL &&
-			strstr(reqs[i]->response.data, "max_skip") != NULL)
-		{
-			/* the cap: go on with the rows dated at or before the last one */
-			fsstate->slice_query = MemoryContextStrdup(fsstate->scan_cxt,
-													   psprintf("&date_created__lte=%s",
-																close_url_escape(fsstate->last_date,
-																				 strlen(fsstate->last_date))));
-			fsstate->skip = fsstate->last_date_rows;
-			fsstate->readahead = 1;
-			fsstate->total_results = -1;
-			fsstate->has_more = true;
-			fsstate->slices++;
-			break;
-		}
-		if (reqs[i]->status != 200)
-			list_error(fsstate, reqs[i], skips[i]);
-		/* a short page moves every later page's _skip: refetch those */
-		if (take_page(fsstate, reqs[i]) != limit || !fsstate->has_more)
-			break;
-	}
+	close_pager_begin(fsstate->pager, params, NULL);
+	return true;
 }
 
 /*
  * start_scan
- *		First request(s) of a scan or rescan.
+ *		Set up this scan or rescan: lookups are fetched now; a listing
+ *		evaluates its filters and starts its pager.
  */
 static void
 start_scan(ForeignScanState *node)
@@ -944,67 +910,132 @@ start_scan(ForeignScanState *node)
 	fsstate->started = true;
 	fsstate->next = 0;
 	fsstate->nobjects = 0;
-	fsstate->has_more = false;
-	fsstate->skip = 0;
-	fsstate->cursor = NULL;
-	fsstate->readahead = 1;
-	fsstate->total_results = -1;
-	fsstate->slices = 0;
-	fsstate->slice_query = "";
-	fsstate->last_date = NULL;
-	fsstate->last_date_rows = 0;
+	fsstate->objects = NULL;
+	fsstate->listing_active = false;
 	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
 		fetch_lookups(node);
-	else if (build_filter_query(node))
+	else
 	{
-		/* the filter query outlives the pages: keep it in the row context's parent */
-		fsstate->filter_query = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
-													fsstate->filter_query);
-		fetch_pages(fsstate);
+		/* the filters outlive the pages: they go with the (re)scan */
+		MemoryContextReset(fsstate->params_cxt);
+		MemoryContextSwitchTo(fsstate->params_cxt);
+		if (fsstate->spec.search_type != NULL)
+		{
+			bool		nothing;
+			char	   *conditions;
+
+			conditions = close_search_conditions(fsstate->search_template,
+												 fsstate->exprstates,
+												 node->ss.ps.ps_ExprContext,
+												 fsstate->conn, fsstate->table->object,
+												 &fsstate->status_cache,
+												 fsstate->scan_cxt, &nothing);
+			if (!nothing)
+			{
+				close_pager_begin(fsstate->pager, NIL, conditions);
+				fsstate->listing_active = true;
+			}
+		}
+		else if (list_filter_params(node, &fsstate->params, &fsstate->fanout_values))
+			fsstate->listing_active = begin_next_listing(fsstate);
 	}
 	MemoryContextSwitchTo(old);
 }
 
 /*
+ * next_object
+ *		The next object of the scan, or NULL at its end.
+ */
+static cJSON *
+next_object(CloseScanState *fsstate)
+{
+	cJSON	   *obj;
+
+	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
+		return fsstate->next < fsstate->nobjects ?
+			fsstate->objects[fsstate->next++] : NULL;
+	while (fsstate->listing_active)
+	{
+		if ((obj = close_pager_next(fsstate->pager)) != NULL)
+			return obj;
+		/* the end of this listing: go on with a fan-out's next value */
+		fsstate->listing_active = fsstate->fanout >= 0 &&
+			begin_next_listing(fsstate);
+	}
+	return NULL;
+}
+
+/*
+ * next_row
+ *		Fill "slot" with the scan's next row; false at the end.
+ */
+static bool
+next_row(CloseScanState *fsstate, TupleTableSlot *slot)
+{
+	cJSON	   *obj = next_object(fsstate);
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	if (obj == NULL)
+		return false;
+	MemoryContextReset(fsstate->temp_cxt);
+	old = MemoryContextSwitchTo(fsstate->temp_cxt);
+	close_object_to_values(obj, fsstate->table, slot->tts_tupleDescriptor,
+						   fsstate->wanted, fsstate->relname,
+						   slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	ExecStoreVirtualTuple(slot);
+	return true;
+}
+
+/*
  * closeIterateForeignScan
- *		Return the next row, fetching the next page when the current one is
- *		used up; an empty slot at the end.
+ *		Return the next row; an empty slot at the end.  When the statement
+ *		changes Close, the first call reads every row of the scan into a
+ *		tuplestore, so that the statement's own changes cannot move the
+ *		listing under it.
  */
 TupleTableSlot *
 closeIterateForeignScan(ForeignScanState *node)
 {
 	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	MemoryContext old;
 
 	if (!fsstate->started)
 		start_scan(node);
-
-	while (fsstate->next >= fsstate->nobjects)
+	if (!fsstate->snapshot)
 	{
-		if (!fsstate->has_more)
-			return ExecClearTuple(slot);
-		MemoryContextReset(fsstate->batch_cxt);
-		old = MemoryContextSwitchTo(fsstate->batch_cxt);
-		fetch_pages(fsstate);
-		MemoryContextSwitchTo(old);
+		next_row(fsstate, slot);
+		return slot;
 	}
+	if (!fsstate->store_filled)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fsstate->scan_cxt);
 
-	ExecClearTuple(slot);
-	MemoryContextReset(fsstate->temp_cxt);
-	old = MemoryContextSwitchTo(fsstate->temp_cxt);
-	close_object_to_values(fsstate->objects[fsstate->next++], fsstate->table,
-						   slot->tts_tupleDescriptor, fsstate->wanted,
-						   fsstate->relname,
-						   slot->tts_values, slot->tts_isnull);
-	MemoryContextSwitchTo(old);
-	return ExecStoreVirtualTuple(slot);
+		if (fsstate->store == NULL)
+		{
+			fsstate->store = tuplestore_begin_heap(false, false, work_mem);
+			fsstate->store_slot = ExecInitExtraTupleSlot(node->ss.ps.state,
+														 slot->tts_tupleDescriptor,
+														 &TTSOpsMinimalTuple);
+		}
+		MemoryContextSwitchTo(old);
+		while (next_row(fsstate, slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			tuplestore_puttupleslot(fsstate->store, slot);
+		}
+		fsstate->store_filled = true;
+	}
+	if (!tuplestore_gettupleslot(fsstate->store, true, false, fsstate->store_slot))
+		return ExecClearTuple(slot);
+	return ExecCopySlot(slot, fsstate->store_slot);
 }
 
 /*
  * closeReScanForeignScan
  *		Start over; parameters may have new values, so everything is fetched
- *		again on the next row request.
+ *		again on the next row request (a join's looked-up ids are kept).
  */
 void
 closeReScanForeignScan(ForeignScanState *node)
@@ -1014,17 +1045,33 @@ closeReScanForeignScan(ForeignScanState *node)
 	fsstate->started = false;
 	fsstate->nobjects = 0;
 	fsstate->next = 0;
-	fsstate->has_more = false;
+	fsstate->listing_active = false;
+	if (fsstate->store != NULL)
+		tuplestore_clear(fsstate->store);
+	fsstate->store_filled = false;
 }
 
 /*
  * closeEndForeignScan
- *		Nothing to release: contexts go with the query, and libcurl handles
- *		are freed as each request completes.
+ *		Close the join's id cursor; memory goes with the query, and libcurl
+ *		handles are freed as each request completes.
  */
 void
 closeEndForeignScan(ForeignScanState *node)
 {
+	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
+
+	if (fsstate->prefetch_portal != NULL)
+	{
+		Portal		portal = SPI_cursor_find(fsstate->prefetch_portal);
+
+		if (portal != NULL)
+			SPI_cursor_close(portal);
+		fsstate->prefetch_portal = NULL;
+	}
+	if (fsstate->store != NULL)
+		tuplestore_end(fsstate->store);
+	fsstate->store = NULL;
 }
 
 /*
@@ -1065,13 +1112,24 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	CloseScanState *fsstate = (CloseScanState *) node->fdw_state;
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	const CloseObjectDef *object = fsstate->table->object;
+	CloseRequestCounts counts = fsstate->counts;
 
 	if (fsstate->kind == CLOSE_SCAN_LOOKUP)
 	{
-		ExplainPropertyText("Close Request",
-							psprintf("GET /%s/{id}/%s", object->name,
-									 fsstate->id_is_array ? " for each distinct id" : ""),
-							es);
+		bool		by_search = fsstate->lookup_search && fsstate->search_fields_given &&
+			!close_catalog_has_filter(object, "id__in") &&
+			(fsstate->id_is_array || fsstate->prefetch_sql[0] != '\0');
+
+		if (by_search)
+			ExplainPropertyText("Close Request",
+								psprintf("POST /data/search/ for up to %d ids at once, then GET /%s/{id}/ for ids it does not return",
+										 CLOSE_SEARCH_MAX_LIMIT, object->name),
+								es);
+		else
+			ExplainPropertyText("Close Request",
+								psprintf("GET /%s/{id}/%s", object->name,
+										 fsstate->id_is_array ? " for each distinct id" : ""),
+								es);
 		if (es->verbose)
 			ExplainPropertyText("Close Ids",
 								explain_exprs(node, es, fsplan->fdw_exprs, false), es);
@@ -1080,49 +1138,44 @@ closeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 	else
 	{
-		StringInfoData buf;
-		ListCell   *lc;
-		CloseServerOptions opts;
-		int			limit;
-		int			i = 0;
+		char	   *conditions = NULL;
+		char	   *request;
 
-		close_get_server_options(GetForeignServer(GetForeignTable(
-																  RelationGetRelid(node->ss.ss_currentRelation))->serverid),
-								 &opts);
-		limit = page_limit(object, opts.page_size, fsstate->limit_hint);
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "GET /%s/?", object->name);
-		if (object->paging == CLOSE_PAGING_SKIP)
-			appendStringInfo(&buf, "_skip={n}&_limit=%d", limit);
-		else if (object->paging == CLOSE_PAGING_CURSOR)
-			appendStringInfo(&buf, "_limit=%d&_cursor={cursor}", limit);
-		appendStringInfoString(&buf, fsstate->fields_query);
-		appendStringInfoString(&buf, fsstate->order_query);
-		foreach(lc, fsstate->filter_names)
-			appendStringInfo(&buf, "&%s={%d}", strVal(lfirst(lc)), ++i);
-		if (object->default_query[0] != '\0')
-			appendStringInfo(&buf, " (&%s unless filtered)", object->default_query);
-		/* tidy the separators of an otherwise empty query string */
-		if (buf.data[buf.len - 1] == '?')
-			buf.data[--buf.len] = '\0';
-		else if (strstr(buf.data, "?&") != NULL)
-			memmove(strstr(buf.data, "?&") + 1, strstr(buf.data, "?&") + 2,
-					strlen(strstr(buf.data, "?&") + 2) + 1);
-		ExplainPropertyText("Close Request", buf.data, es);
+		if (fsstate->spec.search_type != NULL && fsstate->search_template[0] != '\0')
+			conditions = close_search_explain(fsstate->search_template);
+		request = close_pager_describe(&fsstate->spec, fsstate->filter_names, conditions);
+		if (fsstate->fanout >= 0)
+			request = psprintf("%s, once per value of {%d}", request, fsstate->fanout + 1);
+		ExplainPropertyText("Close Request", request, es);
 		if (es->verbose && fsplan->fdw_exprs != NIL)
 			ExplainPropertyText("Close Filter Values",
 								explain_exprs(node, es, fsplan->fdw_exprs, true), es);
+		if (fsstate->pager != NULL)
+		{
+			CloseRequestCounts *pc = close_pager_counts(fsstate->pager);
+
+			counts.requests += pc->requests;
+			counts.pages += pc->pages;
+			counts.retries += pc->retries;
+			counts.bytes += pc->bytes;
+			counts.rate_wait_ms += pc->rate_wait_ms;
+		}
 	}
+	if (fsstate->snapshot && es->verbose)
+		ExplainPropertyText("Close Reads", "every row before returning the first (the statement changes Close)", es);
 	if (es->analyze && fsstate->conn != NULL)
 	{
-		ExplainPropertyInteger("Close Requests Sent", NULL, fsstate->requests, es);
+		ExplainPropertyInteger("Close Requests Sent", NULL, counts.requests, es);
 		if (fsstate->kind == CLOSE_SCAN_LIST)
-			ExplainPropertyInteger("Close Pages", NULL, fsstate->pages, es);
+			ExplainPropertyInteger("Close Pages", NULL, counts.pages, es);
 		if (fsstate->prefetch_sql[0] != '\0')
+		{
+			ExplainPropertyInteger("Close Prefetch Batches", NULL, fsstate->prefetch_batches, es);
 			ExplainPropertyInteger("Close Prefetch Hits", NULL, fsstate->prefetch_hits, es);
-		ExplainPropertyInteger("Close Retries", NULL, fsstate->retries, es);
-		ExplainPropertyInteger("Close Bytes Received", "bytes", fsstate->bytes, es);
-		if (fsstate->rate_wait_ms > 0)
-			ExplainPropertyInteger("Close Rate-Limit Wait", "ms", fsstate->rate_wait_ms, es);
+		}
+		ExplainPropertyInteger("Close Retries", NULL, counts.retries, es);
+		ExplainPropertyInteger("Close Bytes Received", "bytes", counts.bytes, es);
+		if (counts.rate_wait_ms > 0)
+			ExplainPropertyInteger("Close Rate-Limit Wait", "ms", counts.rate_wait_ms, es);
 	}
 }
