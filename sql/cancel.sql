@@ -1,7 +1,7 @@
 -- statement_timeout and cancel stop a request in flight with SQLSTATE 57014.
 \set VERBOSITY sqlstate
 SELECT emu_reset();
-CREATE FOREIGN TABLE cancel_lead (id text, display_name text) SERVER emu OPTIONS (object 'lead');
+CREATE FOREIGN TABLE cancel_lead (id text, display_name text) SERVER emu OPTIONS (object 'lead', use_search 'false');
 SELECT id AS some_lead FROM cancel_lead LIMIT 1 \gset
 
 -- a lookup against an endpoint that answers after 30 s

@@ -25,9 +25,10 @@ SELECT emu_clear();
 \i results/cron_examples.sql
 SELECT clock_timestamp() AS after_first_run \gset
 
--- the first run copied every lead: three pages of the lead listing
-SELECT method, path, regexp_replace(query, '_fields=[^&]*', '_fields=...') AS query
-  FROM emu_requests() WHERE path LIKE '/api/v1/lead/%' ORDER BY query;
+-- the first run copied every lead: two pages of Close's search, walked by
+-- date_created (the second from the last one of the first)
+SELECT method, path, body->'_limit' AS page, coalesce(body->'query'->'queries'->1->'condition' ? 'on_or_after', false) AS anchored
+  FROM emu_requests() WHERE path LIKE '/api/v1/lead/%' OR path = '/api/v1/data/search/' ORDER BY anchored;
 SELECT count(*) AS copied, count(*) = (SELECT count(*) FROM emu_objects('lead')) AS all_leads
   FROM lead_copy;
 SELECT job, last_run > now() - interval '1 hour' AS recorded FROM close_sync_state;
@@ -81,13 +82,17 @@ SELECT DISTINCT ON (j.jobname) j.jobname, d.status, d.return_message,
 --
 -- What the lead sync sent: the three event log listings, each with the
 -- object_type, action and date_updated filters Close evaluates (the date is
--- the first run's start less 10 minutes), then one lookup per changed lead.
+-- the first run's start less 10 minutes), then the changed leads: one search by id,
+-- and a GET for each id the search does not return (a deleted lead: 404).
 --
 SELECT method, path,
        regexp_replace(query, 'date_updated__gt=[0-9-]+T[0-9%A.]+%2B00%3A00', 'date_updated__gt=<since>') AS query,
        status
   FROM emu_requests() WHERE path LIKE '/api/v1/event/%' OR path LIKE '/api/v1/lead/%'
  ORDER BY path, query;
+-- the changed leads that exist come back in one search by id
+SELECT count(*) AS searches, sum(jsonb_array_length(body->'query'->'queries'->1->'queries')) AS ids
+  FROM emu_requests() WHERE path = '/api/v1/data/search/';
 SELECT last_run > :'after_first_run' AS last_run_moved_on FROM close_sync_state;
 -- the copy: renamed, added, deleted; the other leads untouched
 SELECT id, display_name FROM lead_copy
@@ -109,7 +114,8 @@ SELECT count(*) AS task_deletes, count(*) FILTER (WHERE status = 200) AS deleted
   FROM emu_requests() WHERE method = 'DELETE' AND path LIKE '/api/v1/task/%';
 SELECT count(*) AS complete_tasks_left FROM emu_objects('task') t WHERE (t->>'is_complete')::boolean;
 SELECT count(*) AS other_requests FROM emu_requests()
- WHERE path NOT LIKE '/api/v1/event/%' AND path NOT LIKE '/api/v1/lead/%' AND path NOT LIKE '/api/v1/task/%';
+ WHERE path NOT LIKE '/api/v1/event/%' AND path NOT LIKE '/api/v1/lead/%' AND path NOT LIKE '/api/v1/task/%'
+   AND path <> '/api/v1/data/search/';
 
 DROP PROCEDURE close_sync_leads();
 DROP TABLE lead_copy, close_sync_state;

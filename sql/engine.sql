@@ -6,8 +6,8 @@
 SELECT emu_reset();
 SELECT closecrm_fdw_stats_reset();
 
-CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead');
-CREATE FOREIGN TABLE contact (id text, lead_id text) SERVER emu OPTIONS (object 'contact');
+CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead', use_search 'false');
+CREATE FOREIGN TABLE contact (id text, lead_id text) SERVER emu OPTIONS (object 'contact', use_search 'false');
 
 -- counters: one lookup (200), one miss (404), one listing of 3 pages
 SELECT count(*) FROM lead WHERE id = 'lead_0000000000000000000001';
@@ -83,7 +83,7 @@ SELECT emu_clear();
 CREATE SERVER emu_small FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_response_size '2048', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_small OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE lead_small (id text, attrs jsonb) SERVER emu_small OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_small (id text, attrs jsonb) SERVER emu_small OPTIONS (object 'lead', use_search 'false');
 SELECT count(*) FROM lead_small WHERE id = 'lead_a/b?c#d';
 SELECT count(*) FROM lead_small;
 SELECT status FROM close_raw('GET', '/lead/', NULL, 'emu_small');
@@ -96,7 +96,7 @@ DROP SERVER emu_small CASCADE;
 CREATE SERVER emu_tls FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'tls_url', ca_file :'tls_ca', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_tls OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE lead_tls (id text, display_name text) SERVER emu_tls OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_tls (id text, display_name text) SERVER emu_tls OPTIONS (object 'lead', use_search 'false');
 SELECT display_name FROM lead_tls WHERE id = 'lead_0000000000000000000001';
 SELECT status, body->>'email' AS email FROM close_raw('GET', '/me/', NULL, 'emu_tls');
 ALTER SERVER emu_tls OPTIONS (DROP ca_file);

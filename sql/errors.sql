@@ -4,13 +4,13 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SELECT emu_reset();
-CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead', use_search 'false');
 
 -- 401: wrong key (the key never appears in the message)
 CREATE SERVER emu_badkey FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_badkey OPTIONS (api_key 'secret_wrong_key_123');
-CREATE FOREIGN TABLE lead_badkey (id text) SERVER emu_badkey OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_badkey (id text) SERVER emu_badkey OPTIONS (object 'lead', use_search 'false');
 SELECT * FROM lead_badkey WHERE id = 'lead_0000000000000000000001';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
@@ -62,7 +62,7 @@ SELECT count(*) FROM lead;
 CREATE SERVER emu_down FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url 'http://127.0.0.1:9/api/v1', max_retries '1', connect_timeout '2');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_down OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE lead_down (id text) SERVER emu_down OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_down (id text) SERVER emu_down OPTIONS (object 'lead', use_search 'false');
 \set VERBOSITY terse
 SELECT * FROM lead_down WHERE id = 'x';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -77,7 +77,7 @@ SELECT emu_fault_clear();
 CREATE SERVER emu_slow FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', timeout '0.3', max_retries '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_slow OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE lead_slow (id text) SERVER emu_slow OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_slow (id text) SERVER emu_slow OPTIONS (object 'lead', use_search 'false');
 SELECT emu_fault('{"method": "GET", "path": "/api/v1/lead/lead_0000000000000000000001/", "delay": 3, "times": -1}');
 SELECT emu_clear();
 SELECT clock_timestamp() AS t0 \gset
@@ -88,7 +88,7 @@ SELECT emu_reset();
 \set VERBOSITY default
 -- no user mapping
 CREATE SERVER emu_nomap FOREIGN DATA WRAPPER closecrm_fdw OPTIONS (base_url :'api_url');
-CREATE FOREIGN TABLE lead_nomap (id text) SERVER emu_nomap OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_nomap (id text) SERVER emu_nomap OPTIONS (object 'lead', use_search 'false');
 SELECT * FROM lead_nomap WHERE id = 'x';
 -- the backend is still fine
 SELECT emu_reset();

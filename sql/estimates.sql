@@ -12,8 +12,8 @@ CREATE SERVER est FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER est OPTIONS (api_key 'test_key_alpha');
 CREATE FOREIGN TABLE est_lead (id text, display_name text, status_label text,
-  date_created timestamptz) SERVER est OPTIONS (object 'lead');
-CREATE FOREIGN TABLE est_contact (id text, lead_id text, name text) SERVER est OPTIONS (object 'contact');
+  date_created timestamptz) SERVER est OPTIONS (object 'lead', use_search 'false');
+CREATE FOREIGN TABLE est_contact (id text, lead_id text, name text) SERVER est OPTIONS (object 'contact', use_search 'false');
 CREATE FOREIGN TABLE est_status (id text, label text) SERVER est OPTIONS (object 'status/lead');
 CREATE FOREIGN TABLE est_comment (id text, body text) SERVER est OPTIONS (object 'comment');
 
@@ -83,7 +83,7 @@ INSERT INTO est_ids SELECT 'lead_' || lpad(n::text, 22, '0'), 'n' || n FROM gene
 ANALYZE est_ids;
 CREATE TABLE est_ids_900 AS SELECT * FROM est_ids ORDER BY id LIMIT 900;
 ANALYZE est_ids_900;
-CREATE FOREIGN TABLE est_lead_unanalyzed (id text, display_name text) SERVER est OPTIONS (object 'lead');
+CREATE FOREIGN TABLE est_lead_unanalyzed (id text, display_name text) SERVER est OPTIONS (object 'lead', use_search 'false');
 EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead_unanalyzed l ON l.id = i.id;
 EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids i JOIN est_lead_unanalyzed l ON l.id = i.id;
 EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead l ON l.id = i.id;

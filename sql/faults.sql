@@ -28,11 +28,11 @@ CREATE SERVER flt_hostile_ctl FOREIGN DATA WRAPPER closecrm_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER flt_hostile_ctl OPTIONS (api_key 'unused');
 CREATE FOREIGN TABLE flt_lead (id text, display_name text, date_created timestamptz,
   employees numeric OPTIONS (field 'custom.cf_lead_number'), n int OPTIONS (field 'n'), attrs jsonb)
-  SERVER flt OPTIONS (object 'lead');
-CREATE FOREIGN TABLE flt_small_lead (id text, display_name text) SERVER flt_small OPTIONS (object 'lead');
+  SERVER flt OPTIONS (object 'lead', use_search 'false');
+CREATE FOREIGN TABLE flt_small_lead (id text, display_name text) SERVER flt_small OPTIONS (object 'lead', use_search 'false');
 CREATE FOREIGN TABLE flt_hostile_lead (id text, display_name text, date_created timestamptz,
   employees numeric OPTIONS (field 'custom.cf_lead_number'), n int OPTIONS (field 'n'), attrs jsonb)
-  SERVER flt_hostile OPTIONS (object 'lead');
+  SERVER flt_hostile OPTIONS (object 'lead', use_search 'false');
 
 -- One statement per target; {t} is the table, {s} the server.  The whole
 -- row is used, so every column is converted.

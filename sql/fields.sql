@@ -154,7 +154,7 @@ SELECT count(*) AS changes, count(*) FILTER (WHERE old_status_label <> new_statu
 -- that uses the column names it (a custom field "Source" is column source)
 SELECT emu_clear();
 SELECT source, source_2 FROM fx.lead WHERE display_name = 'Acme Corporation';
-SELECT DISTINCT regexp_replace(query, '_skip=\d+', '_skip={n}') AS query FROM emu_requests();
+SELECT DISTINCT method, path, body->'_fields' AS search_fields FROM emu_requests();
 SELECT count(source_2) AS with_smart_source FROM fx.lead;
 SELECT emu_reset();
 

@@ -175,7 +175,8 @@ CREATE SCHEMA close_paged;
 SELECT emu_clear();
 SELECT emu_fault('{"path": "/api/v1/custom_field/lead/", "status": 503, "times": 1}');
 IMPORT FOREIGN SCHEMA close LIMIT TO (lead) FROM SERVER emu_paged INTO close_paged;
-SELECT method, path, query, status FROM emu_requests();
+-- pages after the first are read ahead, concurrently: in page order here
+SELECT method, path, query, status FROM emu_requests() ORDER BY path, query, status;
 SELECT count(*) FILTER (WHERE options::text LIKE '%custom.%') AS custom_columns
   FROM import_columns('close_paged.lead');
 

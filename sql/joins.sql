@@ -2,8 +2,8 @@
 \set VERBOSITY default
 SELECT emu_reset();
 
-CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead');
-CREATE FOREIGN TABLE contact (id text, lead_id text, name text) SERVER emu OPTIONS (object 'contact');
+CREATE FOREIGN TABLE lead (id text, display_name text) SERVER emu OPTIONS (object 'lead', use_search 'false');
+CREATE FOREIGN TABLE contact (id text, lead_id text, name text) SERVER emu OPTIONS (object 'contact', use_search 'false');
 CREATE FOREIGN TABLE task (id text, lead_id text, _type text, text text) SERVER emu OPTIONS (object 'task');
 CREATE FOREIGN TABLE note (id text, lead_id text, note text) SERVER emu OPTIONS (object 'activity/note');
 
@@ -35,7 +35,7 @@ SELECT count(*) FROM (
 SELECT a.account, l.display_name, count(t.id) AS tasks
   FROM accounts a JOIN lead l ON l.id = a.close_lead LEFT JOIN task t ON t.lead_id = l.id
  GROUP BY 1, 2) s;
-SELECT count(*) FILTER (WHERE path LIKE '/api/v1/lead/%' AND query = '') AS lead_lookups,
+SELECT count(*) FILTER (WHERE path LIKE '/api/v1/lead/lead%') AS lead_lookups,
        count(*) FILTER (WHERE path = '/api/v1/task/') AS task_listings,
        count(*) FILTER (WHERE path = '/api/v1/lead/' ) AS lead_listings
   FROM emu_requests();
@@ -87,7 +87,7 @@ SELECT emu_reset();
 CREATE SERVER emu_serial FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_serial OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE lead_serial (id text) SERVER emu_serial OPTIONS (object 'lead');
+CREATE FOREIGN TABLE lead_serial (id text) SERVER emu_serial OPTIONS (object 'lead', use_search 'false');
 SELECT close_raw('POST', '/config', '{"latency_ms": 30}', 'emu_control') IS NOT NULL AS slow;
 SELECT count(*) FROM lead_serial WHERE id = ANY(:'lead_ids'::text[]);
 SELECT count(*) AS requests, count(DISTINCT connection) AS connections, emu_max_overlap() AS max_in_flight

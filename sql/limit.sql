@@ -3,7 +3,7 @@
 SELECT emu_reset();
 
 CREATE FOREIGN TABLE lead (id text, display_name text, description text, attrs jsonb)
-  SERVER emu OPTIONS (object 'lead');
+  SERVER emu OPTIONS (object 'lead', use_search 'false');
 CREATE FOREIGN TABLE opportunity (id text, lead_id text, status_type text, value bigint,
   confidence int, date_created timestamptz, date_won date, note text)
   SERVER emu OPTIONS (object 'opportunity');

@@ -162,8 +162,8 @@ SET log_min_error_statement = debug5;
 -- 2. Where requests may go
 ------------------------------------------------------------------------------
 SELECT emu_reset();
-CREATE FOREIGN TABLE sec_emu_lead (id text, display_name text) SERVER emu OPTIONS (object 'lead');
-CREATE FOREIGN TABLE sec_emu_contact (id text, lead_id text) SERVER emu OPTIONS (object 'contact');
+CREATE FOREIGN TABLE sec_emu_lead (id text, display_name text) SERVER emu OPTIONS (object 'lead', use_search 'false');
+CREATE FOREIGN TABLE sec_emu_contact (id text, lead_id text) SERVER emu OPTIONS (object 'contact', use_search 'false');
 CREATE TABLE sec_ids (n int, id text);
 INSERT INTO sec_ids VALUES (1, 'a/b'), (2, 'a?b=c&d'), (3, 'a#b'), (4, '..'), (5, '.'),
   (6, '%2F'), (7, '%00'), (8, 'a b+c'), (9, $$it's "quoted"$$), (10, E'a\r\nX-Injected: 1'),
@@ -178,7 +178,7 @@ CREATE FUNCTION sec_emu_log() RETURNS SETOF jsonb LANGUAGE sql AS
 $$ SELECT jsonb_array_elements((close_raw('GET', '/requests', NULL, 'emu_control')).body) $$;
 SELECT count(*) AS requests,
        count(*) FILTER (WHERE r->>'raw_path' ~ '^/api/v1/lead/[^/?#]+/$') AS one_segment,
-       count(*) FILTER (WHERE r->>'query' = '') AS no_query,
+       count(*) FILTER (WHERE r->>'query' = '_fields=id') AS only_fields_query,
        count(*) FILTER (WHERE r->>'method' = 'GET') AS gets
   FROM sec_emu_log() r;
 SELECT s.n, r->>'path' = '/api/v1/lead/' || s.id || '/' AS decoded_path_is_id,

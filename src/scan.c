@@ -757,6 +757,8 @@ prefetch_lookup(CloseScanState *fsstate, const char *id)
 		fsstate->prefetch = hash_create("closecrm_fdw prefetch", 256, &ctl,
 										HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+	/* known to be asked for: the cursor's copy of it is no new id */
+	((PrefetchEntry *) hash_search(fsstate->prefetch, id, HASH_ENTER, NULL))->object = NULL;
 	ids = lcons(makeString((char *) id),
 				next_prefetch_ids(fsstate, prefetch_batch_size(fsstate) - 1));
 	old = MemoryContextSwitchTo(fsstate->prefetch_cxt);

@@ -835,7 +835,7 @@ fill_values(FillContext *ctx, cJSON *node)
 
 			if (value == NULL)
 				return widen ? FILL_TRUE : FILL_FALSE;
-			cJSON_ReplaceItemViaPointer(node, child, value);
+			cJSON_ReplaceItemInObjectCaseSensitive(node, child->string, value);
 			child = value;
 		}
 		else if (cJSON_IsObject(child))
@@ -966,7 +966,7 @@ explain_placeholders(cJSON *node)
 												  psprintf("ids of status {%d}", (int) n->valuedouble) :
 												  psprintf("{%d}", (int) n->valuedouble));
 
-			cJSON_ReplaceItemViaPointer(node, child, text);
+			cJSON_ReplaceItemInObjectCaseSensitive(node, child->string, text);
 			child = text;
 		}
 		else
