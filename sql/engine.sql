@@ -26,13 +26,21 @@ SELECT requests FROM closecrm_fdw_stats() WHERE server_name = 'emu';
 COMMIT;
 SELECT emu_clear();
 
--- read-ahead: after the first page, the next pages of a long listing are
--- requested together (2, then 4, ... at once), in order, none fetched twice
+-- read-ahead: after the first page, the next pages of a listing whose total
+-- Close reports (leads) are requested together (2, then 4, ... at once), in
+-- order, none fetched twice
 SELECT close_raw('POST', '/config', '{"latency_ms": 40}', 'emu_control') IS NOT NULL AS slow;
-SELECT count(*), count(DISTINCT id) FROM contact;
+SELECT count(*), count(DISTINCT id) FROM lead;
 SELECT count(*) AS pages, count(DISTINCT query) AS distinct_pages, emu_max_overlap() > 1 AS overlapped
   FROM emu_requests();
 SELECT string_agg(split_part(query, '&', 1), ' ' ORDER BY split_part(split_part(query, '&', 1), '=', 2)::int) AS skips
+  FROM emu_requests();
+SELECT emu_clear();
+-- without a total (contacts), one page at a time: nothing past the short
+-- last page is requested
+SELECT count(*), count(DISTINCT id) FROM contact;
+SELECT count(*) AS pages, emu_max_overlap() AS max_in_flight,
+       string_agg(split_part(query, '&', 1), ' ' ORDER BY split_part(split_part(query, '&', 1), '=', 2)::int) AS skips
   FROM emu_requests();
 SELECT emu_reset();
 

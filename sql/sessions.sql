@@ -78,15 +78,15 @@ SELECT rate_limit_wait_ms > 500 AS waited, rate_limit_wait_ms <= :elapsed_ms AS 
   FROM closecrm_fdw_stats() WHERE server_name = 'ses';
 
 -- 4. Idle connections: at least max_concurrency are kept, so a listing
--- that reads 8 pages at a time opens no more than 8 in all (35 pages of 10
--- contacts, requests overlapping at 20 ms each)
+-- that reads 8 pages at a time opens no more than 8 in all (25 pages of 10
+-- leads, requests overlapping at 20 ms each)
 SELECT ses_config('{"rate_limit": {"limit": 100000, "window": 1}, "latency_ms": 20}');
 ALTER SERVER ses OPTIONS (ADD page_size '10');
 SET closecrm_fdw.max_idle_connections = 2;
-SELECT count(*) FROM ses_contact;
+SELECT count(*) FROM ses_lead;
 SELECT closecrm_fdw_stats_reset();
 SELECT emu_clear();
-SELECT count(*) FROM ses_contact;
+SELECT count(*) FROM ses_lead;
 SELECT connections_opened AS opened FROM closecrm_fdw_stats() WHERE server_name = 'ses';
 SELECT count(DISTINCT connection) AS connections, emu_max_overlap() > 4 AS overlapped FROM emu_requests();
 RESET closecrm_fdw.max_idle_connections;

@@ -630,7 +630,8 @@ take_list_page(ClosePager *pager, CloseRequest *req)
  * fetch_list_pages
  *		Fetch the next page(s) of a list-endpoint walk into the batch.  The
  *		first page comes alone (a small collection or a LIMIT needs no
- *		more); after it, a _skip listing reads ahead: up to
+ *		more); after it, a _skip listing whose total Close reports reads
+ *		ahead: up to
  *		closecrm_fdw.readahead_pages pages (at most max_concurrency) are
  *		requested at once and kept in Close's order.  Pages past the end, or
  *		past a page shorter than asked for, are dropped, whatever Close
@@ -659,11 +660,17 @@ fetch_list_pages(ClosePager *pager)
 							   Min(pager->conn->opts.max_concurrency,
 								   close_readahead_pages));
 		npages = pager->readahead;
-		/* no further than the query's LIMIT or Close's total_results reach */
+		/*
+		 * No further than the query's LIMIT or Close's total_results reach;
+		 * without a total, one page at a time, as only a short page tells
+		 * where the listing ends.
+		 */
 		if (pager->spec.limit_hint > 0 && pager->slices == 0)
 			npages = Min(npages, Max(1, (pager->spec.limit_hint - pager->skip + limit - 1) / limit));
 		if (pager->total_results >= 0)
 			npages = Min(npages, Max(1, (pager->total_results - pager->skip + limit - 1) / limit));
+		else
+			npages = 1;
 		/* and no more pages at once than CLOSE_READAHEAD_BYTES hold */
 		if (c->pages > 0 && c->bytes > 0)
 			npages = Min(npages, Max(1, (int) (CLOSE_READAHEAD_BYTES / (c->bytes / c->pages))));

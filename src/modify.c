@@ -78,6 +78,7 @@ typedef struct CloseModifyState
 	AttrNumber	wholerow_junk_attno;
 	int			done;			/* rows Close already changed */
 	MemoryContext temp_cxt;
+	ErrorContextCallback done_context;	/* says "done" in any ERROR */
 } CloseModifyState;
 
 /* Execution state of a direct UPDATE or DELETE. */
@@ -93,6 +94,9 @@ typedef struct CloseDirectState
 	bool		set_processed;
 	bool		done;
 } CloseDirectState;
+
+static void push_done_context(CloseModifyState *fmstate);
+static void pop_done_context(CloseModifyState *fmstate);
 
 /*
  * operation_flag
@@ -370,6 +374,7 @@ closeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	fmstate->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											  "closecrm_fdw modify",
 											  ALLOCSET_SMALL_SIZES);
+	push_done_context(fmstate);
 }
 
 /*
@@ -398,64 +403,101 @@ closeBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 											  "closecrm_fdw modify",
 											  ALLOCSET_SMALL_SIZES);
 	rinfo->ri_FdwState = fmstate;
+	push_done_context(fmstate);
 }
 
 /*
  * closeEndForeignInsert
- *		Nothing to release: memory goes with the query.
+ *		Take the statement's error context away; memory goes with the query.
  */
 void
 closeEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
 {
+	pop_done_context((CloseModifyState *) rinfo->ri_FdwState);
 }
 
-/* What rows_done_callback reports. */
-typedef struct RowsDone
-{
-	int			done;
-	const char *participle;
-} RowsDone;
-
-/* error context callback: how many rows the failing statement had done */
+/*
+ * rows_done_callback
+ *		Error context of a statement that changes Close: how many of its rows
+ *		Close has already changed (nothing when none).  It stands for the
+ *		whole statement — a failing row, or the query feeding the rows — as
+ *		those rows stay changed.
+ */
 static void
 rows_done_callback(void *arg)
 {
-	RowsDone   *rd = (RowsDone *) arg;
+	CloseModifyState *fmstate = (CloseModifyState *) arg;
+	const char *participle = fmstate->operation == CMD_INSERT ? "created" :
+		fmstate->operation == CMD_UPDATE ? "updated" : "deleted";
 
+	if (fmstate->done == 0)
+		return;
 	errcontext("%d row%s of this statement %s already %s in Close, which has no transactions to undo %s",
-			   rd->done, rd->done == 1 ? "" : "s", rd->done == 1 ? "was" : "were",
-			   rd->participle, rd->done == 1 ? "it" : "them");
+			   fmstate->done, fmstate->done == 1 ? "" : "s",
+			   fmstate->done == 1 ? "was" : "were",
+			   participle, fmstate->done == 1 ? "it" : "them");
+}
+
+/*
+ * push_done_context
+ *		Put the statement's rows_done_callback on the error context stack,
+ *		from Begin to End of the modification.
+ */
+static void
+push_done_context(CloseModifyState *fmstate)
+{
+	fmstate->done_context.callback = rows_done_callback;
+	fmstate->done_context.arg = fmstate;
+	fmstate->done_context.previous = error_context_stack;
+	error_context_stack = &fmstate->done_context;
+}
+
+/*
+ * pop_done_context
+ *		Take the statement's callback off the error context stack, wherever
+ *		it is (another result relation's may have been pushed after it).
+ */
+static void
+pop_done_context(CloseModifyState *fmstate)
+{
+	ErrorContextCallback *cb;
+
+	if (fmstate == NULL || fmstate->done_context.callback == NULL)
+		return;
+	if (error_context_stack == &fmstate->done_context)
+		error_context_stack = fmstate->done_context.previous;
+	else
+	{
+		for (cb = error_context_stack; cb != NULL; cb = cb->previous)
+		{
+			if (cb->previous == &fmstate->done_context)
+			{
+				cb->previous = fmstate->done_context.previous;
+				break;
+			}
+		}
+	}
+	fmstate->done_context.callback = NULL;
 }
 
 /*
  * send_change
  *		Send one change; returns the request once Close answered with a
  *		success status, NULL when it had no such object (404, not for
- *		POST).  Other answers are ERRORs, whose context says how many
- *		earlier rows ("done_before") this statement had already changed.
+ *		POST).  Other answers are ERRORs (whose context, rows_done_callback,
+ *		says how many earlier rows this statement had already changed).
  */
 static CloseRequest *
 send_change(CloseConnection *conn, const char *method, const char *path,
-			const char *body, const char *action, int done_before,
-			const char *participle)
+			const char *body, const char *action)
 {
 	CloseRequest *req = close_request_make(method, path, body);
-	ErrorContextCallback errcallback;
-	RowsDone	rd;
 
 	close_http_perform(conn, &req, 1);
 	if (req->status == 404 && strcmp(method, "POST") != 0)
 		return NULL;
 	if (req->status >= 200 && req->status < 300)
 		return req;
-
-	rd.done = done_before;
-	rd.participle = participle;
-	errcallback.callback = rows_done_callback;
-	errcallback.arg = &rd;
-	errcallback.previous = error_context_stack;
-	if (done_before > 0)
-		error_context_stack = &errcallback;
 	close_report_http_error(conn, req, action);
 	return NULL;				/* not reached */
 }
@@ -526,7 +568,7 @@ closeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 								slot->tts_values, slot->tts_isnull,
 								fmstate->target_attrs, false, NULL);
 	req = send_change(fmstate->conn, "POST", psprintf("/%s/", object->name), body,
-					  psprintf("create %s", object->name), fmstate->done, "created");
+					  psprintf("create %s", object->name));
 	fmstate->done++;
 	store_answer(req, fmstate->table, fmstate->relname, slot);
 	MemoryContextSwitchTo(old);
@@ -599,20 +641,8 @@ closeExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 			failed = reqs[i];
 	}
 	if (failed != NULL)
-	{
-		ErrorContextCallback errcallback;
-		RowsDone	rd;
-
-		rd.done = fmstate->done;
-		rd.participle = "created";
-		errcallback.callback = rows_done_callback;
-		errcallback.arg = &rd;
-		errcallback.previous = error_context_stack;
-		if (rd.done > 0)
-			error_context_stack = &errcallback;
 		close_report_http_error(fmstate->conn, failed,
 								psprintf("create %s", object->name));
-	}
 	MemoryContextSwitchTo(old);
 	return slots;
 }
@@ -647,8 +677,7 @@ closeExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 								slot->tts_values, slot->tts_isnull,
 								fmstate->target_attrs, true, NULL);
 	req = send_change(fmstate->conn, "PUT", close_object_path(object, id), body,
-					  psprintf("update %s \"%s\"", object->name, id),
-					  fmstate->done, "updated");
+					  psprintf("update %s \"%s\"", object->name, id));
 	if (req == NULL)
 	{
 		MemoryContextSwitchTo(old);
@@ -680,8 +709,7 @@ closeExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	id = row_id_text(fmstate, rinfo->ri_RelationDesc, planSlot);
 	deleted = id != NULL &&
 		send_change(fmstate->conn, "DELETE", close_object_path(object, id), NULL,
-					psprintf("delete %s \"%s\"", object->name, id),
-					fmstate->done, "deleted") != NULL;
+					psprintf("delete %s \"%s\"", object->name, id)) != NULL;
 	MemoryContextSwitchTo(old);
 	if (!deleted)
 		return NULL;
@@ -710,11 +738,12 @@ closeExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 
 /*
  * closeEndForeignModify
- *		Nothing to release: memory goes with the query.
+ *		Take the statement's error context away; memory goes with the query.
  */
 void
 closeEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 {
+	pop_done_context((CloseModifyState *) rinfo->ri_FdwState);
 }
 
 /*
@@ -928,11 +957,11 @@ closeIterateDirectModify(ForeignScanState *node)
 		req = send_change(dmstate->conn, "PUT", close_object_path(object, id),
 						  close_values_to_json(dmstate->table, tupdesc, values, isnull,
 											   dmstate->target_attrs, true, NULL),
-						  psprintf("update %s \"%s\"", object->name, id), 0, "updated");
+						  psprintf("update %s \"%s\"", object->name, id));
 	}
 	else
 		req = send_change(dmstate->conn, "DELETE", close_object_path(object, id), NULL,
-						  psprintf("delete %s \"%s\"", object->name, id), 0, "deleted");
+						  psprintf("delete %s \"%s\"", object->name, id));
 	if (req == NULL)
 		return slot;
 
