@@ -33,7 +33,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # cron needs pg_cron loaded with cron.database_name=contrib_regression and
 # cron.use_background_workers=on (test/lib.sh: CLOSECRM_PG_TEST_OPTS); readme
 # and cron run the README's SQL examples (tools/readme_sql.py).
-REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins limit modify import fields engine upgrade readme cron security badinput faults xact estimates sessions
+REGRESS = setup options lookup delete raw errors cancel catalog listing pushdown joins search stability limit modify import fields engine upgrade readme cron security badinput faults xact estimates sessions
 REGRESS_OPTS = --load-extension=closecrm_fdw
 
 PG_CONFIG ?= pg_config

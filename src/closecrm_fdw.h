@@ -204,6 +204,7 @@ typedef struct CloseRequest
 	char	   *path;			/* relative to base_url, with query string */
 	char	   *body;			/* JSON request body or NULL */
 	bool		retry_unsafe;	/* may retry even if possibly processed */
+	bool		reads_only;		/* a POST that changes nothing (search) */
 
 	/* outcome */
 	long		status;			/* HTTP status; 0 if no response */

@@ -346,14 +346,15 @@ note_rate_limit(CloseConnection *conn, CloseRequest *req, bool answered)
 /*
  * note_done
  *		"req" is finished: count it in the transaction if it changed Close
- *		(a method other than GET that Close answered with 2xx).
+ *		(a method other than GET, not a search, that Close answered with
+ *		2xx).
  */
 static void
 note_done(CloseRequest *req)
 {
 	req->state = REQ_DONE;
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
-		req->status >= 200 && req->status < 300)
+		!req->reads_only && req->status >= 200 && req->status < 300)
 		close_xact_note_change();
 }
 

@@ -958,6 +958,7 @@ fetch_search_pages(ClosePager *pager)
 												   pager->mode == SEARCH_PLATEAU ? pager->search_cursor : NULL,
 												   false));
 		req->retry_unsafe = true;	/* a search changes nothing */
+		req->reads_only = true;
 		close_http_perform(pager->conn, &req, 1);
 		pager->walk_requests++;
 		close_count_request(&pager->counts, req);

@@ -423,6 +423,7 @@ search_ids(CloseScanState *fsstate, List *ids, List **found, int *room)
 													   close_search_ids_conditions(batches[i]),
 													   NULL, n, NULL, false));
 		reqs[i]->retry_unsafe = true;	/* a search changes nothing */
+		reqs[i]->reads_only = true;
 	}
 	close_http_perform(fsstate->conn, reqs, nreqs);
 	for (i = 0; i < nreqs; i++)
