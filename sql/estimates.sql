@@ -39,7 +39,7 @@ ALTER SERVER est OPTIONS (DROP estimated_rows);
 -- ANALYZE: one request for one page, as large as a page may be, with the
 -- fields of the table's columns; leads come with Close's total_results
 SELECT emu_clear();
-ANALYZE VERBOSE est_lead;
+ANALYZE est_lead;
 SELECT method, path, query, status FROM emu_requests();
 SELECT reltuples FROM pg_class WHERE oid = 'est_lead'::regclass;
 EXPLAIN SELECT * FROM est_lead;
@@ -54,7 +54,7 @@ ALTER FOREIGN TABLE est_lead OPTIONS (DROP estimated_rows);
 
 -- a collection on one page (status/lead): counted from the page itself
 SELECT emu_clear();
-ANALYZE VERBOSE est_status;
+ANALYZE est_status;
 SELECT method, path, query FROM emu_requests();
 SELECT reltuples FROM pg_class WHERE oid = 'est_status'::regclass;
 -- contacts: more than one page and no total from Close, so the count stays
@@ -62,7 +62,7 @@ SELECT reltuples FROM pg_class WHERE oid = 'est_status'::regclass;
 -- statistics are new
 ALTER SERVER est OPTIONS (ADD estimated_rows '2000');
 SELECT emu_clear();
-ANALYZE VERBOSE est_contact;
+ANALYZE est_contact;
 SELECT method, path, query FROM emu_requests();
 SELECT reltuples FROM pg_class WHERE oid = 'est_contact'::regclass;
 SELECT count(*) AS columns_with_stats FROM pg_stats WHERE tablename = 'est_contact';
@@ -84,15 +84,19 @@ ANALYZE est_ids;
 CREATE TABLE est_ids_900 AS SELECT * FROM est_ids ORDER BY id LIMIT 900;
 ANALYZE est_ids_900;
 CREATE FOREIGN TABLE est_lead_unanalyzed (id text, display_name text) SERVER est OPTIONS (object 'lead', use_search 'false');
-EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead_unanalyzed l ON l.id = i.id;
-EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids i JOIN est_lead_unanalyzed l ON l.id = i.id;
-EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead l ON l.id = i.id;
+SELECT * FROM explain_stable('COSTS OFF', $$
+SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead_unanalyzed l ON l.id = i.id$$);
+SELECT * FROM explain_stable('COSTS OFF', $$
+SELECT count(l.display_name) FROM est_ids i JOIN est_lead_unanalyzed l ON l.id = i.id$$);
+SELECT * FROM explain_stable('COSTS OFF', $$
+SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead l ON l.id = i.id$$);
 SELECT emu_clear();
 SELECT count(l.display_name) FROM est_ids_900 i JOIN est_lead l ON l.id = i.id;
 SELECT count(*) AS requests, count(*) FILTER (WHERE path = '/api/v1/lead/') AS listing_pages FROM emu_requests();
 -- told of a million leads, the planner looks the 1,100 ids up again
 ALTER FOREIGN TABLE est_lead OPTIONS (ADD estimated_rows '1000000');
-EXPLAIN (COSTS OFF) SELECT count(l.display_name) FROM est_ids i JOIN est_lead l ON l.id = i.id;
+SELECT * FROM explain_stable('COSTS OFF', $$
+SELECT count(l.display_name) FROM est_ids i JOIN est_lead l ON l.id = i.id$$);
 ALTER FOREIGN TABLE est_lead OPTIONS (DROP estimated_rows);
 
 -- FOR UPDATE / FOR SHARE naming a Close table: refused, nothing sent
@@ -104,21 +108,21 @@ SELECT l.id FROM est_ids i JOIN est_lead l ON l.id = i.id FOR KEY SHARE OF l;
 SELECT count(*) AS requests FROM emu_requests();
 -- locking only the local table is fine, and the Close table's row mark
 -- (its row copied for rechecks) does not make the listing fetch every field
-EXPLAIN (VERBOSE, COSTS OFF)
-SELECT i.note, l.display_name FROM est_ids i JOIN est_lead l ON l.id = i.id FOR UPDATE OF i;
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
+SELECT i.note, l.display_name FROM est_ids i JOIN est_lead l ON l.id = i.id FOR UPDATE OF i$$);
 SELECT emu_clear();
 SELECT i.note, l.display_name FROM est_ids i JOIN est_lead l ON l.id = i.id FOR UPDATE OF i;
 SELECT DISTINCT split_part(split_part(query, '_fields=', 2), '&', 1) AS fields FROM emu_requests();
 -- the same for an UPDATE of the local table that reads a Close table
-EXPLAIN (VERBOSE, COSTS OFF)
-UPDATE est_ids i SET note = l.display_name FROM est_lead l WHERE l.id = i.id;
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
+UPDATE est_ids i SET note = l.display_name FROM est_lead l WHERE l.id = i.id$$);
 SELECT emu_clear();
 UPDATE est_ids i SET note = l.display_name FROM est_lead l WHERE l.id = i.id;
 SELECT DISTINCT split_part(split_part(query, '_fields=', 2), '&', 1) AS fields FROM emu_requests();
 SELECT note FROM est_ids WHERE id = 'lead_0000000000000000000001';
 -- a whole-row reference the query makes itself still needs every field
-EXPLAIN (VERBOSE, COSTS OFF)
-SELECT i.note, l FROM est_ids i JOIN est_lead l ON l.id = i.id FOR UPDATE OF i;
+SELECT * FROM explain_stable('VERBOSE, COSTS OFF', $$
+SELECT i.note, l FROM est_ids i JOIN est_lead l ON l.id = i.id FOR UPDATE OF i$$);
 
 DROP TABLE est_ids, est_ids_900;
 DROP SERVER est CASCADE;

@@ -94,6 +94,35 @@ SELECT count(*) AS requests, count(DISTINCT connection) AS connections, emu_max_
   FROM emu_requests();
 SELECT emu_reset();
 
+-- the ids of a join are read from the local table as the role the query
+-- reads it as: through a view, its owner (who may read what the caller may not)
+CREATE ROLE closecrm_pf_owner;
+CREATE ROLE closecrm_pf_reader;
+GRANT USAGE ON FOREIGN SERVER emu TO closecrm_pf_owner;
+CREATE USER MAPPING FOR closecrm_pf_owner SERVER emu OPTIONS (api_key 'test_key_alpha');
+CREATE TABLE pf_ids AS SELECT close_lead AS id FROM accounts;
+ANALYZE pf_ids;
+ALTER TABLE pf_ids OWNER TO closecrm_pf_owner;
+GRANT SELECT ON lead TO closecrm_pf_owner;
+CREATE VIEW pf_view AS SELECT l.id, l.display_name FROM pf_ids i JOIN lead l ON l.id = i.id;
+ALTER VIEW pf_view OWNER TO closecrm_pf_owner;
+GRANT SELECT ON pf_view TO closecrm_pf_reader;
+SELECT emu_clear();
+SET ROLE closecrm_pf_reader;
+SELECT count(*) FILTER (WHERE "QUERY PLAN" LIKE '%Close Prefetch Ids From: SELECT (s.id)::text FROM ONLY public.pf_ids s%') AS prefetching
+  FROM explain_stable('VERBOSE, COSTS OFF', 'SELECT * FROM pf_view');
+SELECT count(*) FROM pf_view;
+SELECT count(*) FROM pf_ids;
+RESET ROLE;
+SELECT count(*) AS lookups FROM emu_requests();
+DROP VIEW pf_view;
+DROP TABLE pf_ids;
+REVOKE SELECT ON lead FROM closecrm_pf_owner;
+DROP USER MAPPING FOR closecrm_pf_owner SERVER emu;
+REVOKE USAGE ON FOREIGN SERVER emu FROM closecrm_pf_owner;
+DROP ROLE closecrm_pf_owner, closecrm_pf_reader;
+SELECT emu_clear();
+
 DROP TABLE accounts;
 DROP SERVER emu_serial CASCADE;
 DROP FOREIGN TABLE lead, contact, task, note;

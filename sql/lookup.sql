@@ -147,6 +147,22 @@ SELECT id, url, date_created, date_updated FROM webhook WHERE id = 'whsub_000000
 RESET TimeZone;
 CREATE FOREIGN TABLE unsubscribed (id text OPTIONS (field 'email'), attrs jsonb)
   SERVER emu OPTIONS (object 'unsubscribe/email');
+-- a lookup asks only for the fields it uses where Close's GET takes _fields,
+-- custom fields included where Close documents selecting them (leads);
+-- elsewhere it fetches the whole object rather than lose custom values
+CREATE FOREIGN TABLE lead_few (id text, display_name text,
+  employees numeric OPTIONS (field 'custom.cf_lead_number')) SERVER emu OPTIONS (object 'lead');
+CREATE FOREIGN TABLE contact_few (id text, name text,
+  custom_text text OPTIONS (field 'custom.cf_contact_text')) SERVER emu OPTIONS (object 'contact');
+CREATE FOREIGN TABLE contact_plain (id text, name text) SERVER emu OPTIONS (object 'contact');
+SELECT emu_clear();
+SELECT display_name, employees FROM lead_few WHERE id = 'lead_0000000000000000000001';
+SELECT name, custom_text FROM contact_few WHERE id = 'cont_0000000000000000000001';
+SELECT name FROM contact_plain WHERE id = 'cont_0000000000000000000001';
+SELECT path, query FROM emu_requests();
+SELECT emu_clear();
+DROP FOREIGN TABLE lead_few, contact_few, contact_plain;
+
 DROP TABLE local_signups;
 DROP FUNCTION lead_name(text);
 DROP FOREIGN TABLE lead, opportunity, opportunity_small, lead_badtypes, status_lead, pipeline, note, webhook, unsubscribed;

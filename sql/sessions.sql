@@ -70,7 +70,7 @@ SELECT closecrm_fdw_stats_reset();
 SELECT clock_timestamp() AS t0 \gset
 SELECT ses_explain(format('SELECT count(*) FROM ses_lead WHERE id = ANY(%L::text[])', :'ids12')) AS plan \gset
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000 AS elapsed_ms \gset
-SELECT (:'plan'::jsonb #>> '{Plan,Plans,0,Actual Rows}')::int AS found,
+SELECT (:'plan'::jsonb #>> '{Plan,Plans,0,Actual Rows}')::numeric::int AS found,
        (:'plan'::jsonb #>> '{Plan,Plans,0,Close Rate-Limit Wait}')::float8 > 500 AS waited,
        (:'plan'::jsonb #>> '{Plan,Plans,0,Close Rate-Limit Wait}')::float8
          <= (:'plan'::jsonb ->> 'Execution Time')::float8 AS wait_within_execution;

@@ -10,7 +10,7 @@ SELECT emu_reset();
 CREATE SERVER ses FOREIGN DATA WRAPPER closecrm_fdw
   OPTIONS (base_url :'api_url', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ses OPTIONS (api_key 'test_key_alpha');
-CREATE FOREIGN TABLE ses_lead (id text, display_name text) SERVER ses OPTIONS (object 'lead');
+CREATE FOREIGN TABLE ses_lead (id text, display_name text) SERVER ses OPTIONS (object 'lead', use_search 'false');
 SELECT current_setting('shared_preload_libraries') LIKE '%closecrm_fdw%' AS preloaded;
 
 -- Close allows 5 lookups per 3 s; this session spends them

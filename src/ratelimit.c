@@ -247,7 +247,7 @@ find_entry(const uint8 *key, const char *group, TimestampTz now)
 		e = hash_search(rate_table, &tag, HASH_ENTER, &found);
 		memset((char *) e + sizeof(CloseRateTag), 0,
 			   sizeof(CloseRateEntry) - sizeof(CloseRateTag));
-		strlcpy(e->group, group, sizeof(e->group));
+		snprintf(e->group, sizeof(e->group), "%s", group);
 		e->limit = -1;
 		e->remaining = -1;
 		e->window_us = DEFAULT_WINDOW_US;

@@ -73,7 +73,7 @@ run_suites() {
 	shift 2
 	suites=${*:-$(make -s -f Makefile print-regress)}
 	if [ ! -f "$(/usr/lib/postgresql/$version/bin/pg_config --pkglibdir)/pg_cron.so" ]; then
-		opts=""
+		opts="-o shared_preload_libraries=closecrm_fdw"
 		if [[ " $suites " == *" cron "* ]]; then
 			suites=$(echo " $suites " | sed 's/ cron / /')
 			echo "test cron ... skipped: no pg_cron for PostgreSQL $version"
