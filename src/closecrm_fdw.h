@@ -254,6 +254,7 @@ extern const char *close_curl_version(void);
 struct cJSON;
 extern void close_json_init(void);
 extern struct cJSON *close_json_parse(const char *text, size_t len);
+extern char *close_json_text(const struct cJSON *value);
 extern struct cJSON *close_json_field(struct cJSON *object, const char *field);
 extern Datum close_json_to_datum(struct cJSON *value, Oid typid, int32 typmod,
 								 bool *isnull);
@@ -461,6 +462,7 @@ extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
 									  AttrNumber id_attno, Expr **id_expr,
 									  bool *is_array);
 extern Expr *close_or_to_any(Expr *clause);
+extern bool close_is_string_equality(Oid opno);
 extern AttrNumber close_clause_column(Node *node, Index relid,
 									  CloseTableInfo *table);
 extern bool close_usable_value(Node *expr, Index relid);

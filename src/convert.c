@@ -95,11 +95,12 @@ close_json_parse(const char *text, size_t len)
 }
 
 /*
- * json_print
- *		Compact JSON text of "value", palloc'd.
+ * close_json_text
+ *		Compact JSON text of "value" as cJSON prints it (UTF-8, as Close
+ *		reads it), palloc'd.
  */
-static char *
-json_print(const cJSON *value)
+char *
+close_json_text(const cJSON *value)
 {
 	char	   *printed = cJSON_PrintUnformatted(value);
 	char	   *result;
@@ -107,10 +108,23 @@ json_print(const cJSON *value)
 	if (printed == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("out of memory")));
-	result = pg_any_to_server(printed, strlen(printed), PG_UTF8);
-	if (result == printed)
-		result = pstrdup(printed);
+	result = pstrdup(printed);
 	cJSON_free(printed);
+	return result;
+}
+
+/*
+ * json_print
+ *		Compact JSON text of "value", palloc'd, in the server encoding.
+ */
+static char *
+json_print(const cJSON *value)
+{
+	char	   *printed = close_json_text(value);
+	char	   *result = pg_any_to_server(printed, strlen(printed), PG_UTF8);
+
+	if (result != printed)
+		pfree(printed);
 	return result;
 }
 
@@ -430,8 +444,6 @@ close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc, Datum *values,
 	cJSON	   *body = cJSON_CreateObject();
 	MemoryContextCallback *cb;
 	ListCell   *lc;
-	char	   *printed;
-	char	   *result;
 	int			pass;
 
 	if (body == NULL)
@@ -487,12 +499,7 @@ close_values_to_json(CloseTableInfo *table, TupleDesc tupdesc, Datum *values,
 								  datum_to_json(values[i], att->atttypid));
 		}
 	}
-	printed = cJSON_PrintUnformatted(body);
-	if (printed == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	result = pstrdup(printed);
-	cJSON_free(printed);
-	return result;
+	return close_json_text(body);
 }
 
 /* What the conversion error context reports. */

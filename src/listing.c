@@ -807,7 +807,6 @@ close_search_body(const CloseListSpec *spec, const char *conditions,
 	cJSON	   *node;
 	cJSON	   *sort;
 	cJSON	   *key;
-	char	   *text;
 	char	   *result;
 
 	cJSON_AddStringToObject(query, "type", "and");
@@ -857,12 +856,8 @@ close_search_body(const CloseListSpec *spec, const char *conditions,
 	cJSON_AddNumberToObject(body, "_limit", limit);
 	if (cursor != NULL)
 		cJSON_AddStringToObject(body, "cursor", cursor);
-	text = cJSON_PrintUnformatted(body);
+	result = close_json_text(body);
 	cJSON_Delete(body);
-	if (text == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	result = pstrdup(text);
-	cJSON_free(text);
 	return result;
 }
 

@@ -72,12 +72,12 @@ strip_relabel(Node *node)
 }
 
 /*
- * is_string_equality
+ * close_is_string_equality
  *		True if "opno" is an "=" operator comparing string types (text,
  *		varchar, name, bpchar...), i.e. one that compares ids as Close does.
  */
-static bool
-is_string_equality(Oid opno)
+bool
+close_is_string_equality(Oid opno)
 {
 	Oid			left,
 				right;
@@ -149,7 +149,7 @@ close_or_to_any(Expr *clause)
 		Var		   *v;
 
 		if (!IsA(op, OpExpr) || list_length(op->args) != 2 ||
-			!is_string_equality(op->opno))
+			!close_is_string_equality(op->opno))
 			return clause;
 		if (IsA(strip_relabel(linitial(op->args)), Var))
 		{
@@ -217,7 +217,7 @@ close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
 		Node	   *left,
 				   *right;
 
-		if (list_length(op->args) != 2 || !is_string_equality(op->opno))
+		if (list_length(op->args) != 2 || !close_is_string_equality(op->opno))
 			return false;
 		left = linitial(op->args);
 		right = lsecond(op->args);
@@ -240,7 +240,7 @@ close_is_id_lookup_clause(Expr *clause, Index relid, AttrNumber id_attno,
 		Node	   *left = linitial(saop->args);
 		Node	   *right = lsecond(saop->args);
 
-		if (saop->useOr && is_string_equality(saop->opno) &&
+		if (saop->useOr && close_is_string_equality(saop->opno) &&
 			is_id_var(left, relid, id_attno) && close_usable_value(right, relid))
 		{
 			*id_expr = (Expr *) right;
@@ -659,7 +659,7 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 			return NULL;
 		coltype = exprType(strip_relabel(commuted ? lsecond(op->args) : left));
 		if (strcmp(opname, "=") == 0 &&
-			(is_string_equality(op->opno) || exprType(right) == coltype))
+			(close_is_string_equality(op->opno) || exprType(right) == coltype))
 			param = pstrdup(table->field_names[attno - 1]);
 		else if (is_temporal_type(coltype) && exprType(right) == coltype)
 		{
@@ -678,7 +678,7 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 		Node	   *right = lsecond(saop->args);
 
 		attno = close_clause_column(linitial(saop->args), relid, table);
-		if (attno != 0 && saop->useOr && is_string_equality(saop->opno) &&
+		if (attno != 0 && saop->useOr && close_is_string_equality(saop->opno) &&
 			close_usable_value(right, relid))
 		{
 			param = psprintf("%s__in", table->field_names[attno - 1]);

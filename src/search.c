@@ -415,24 +415,6 @@ push_comparison(PushContext *ctx, const SearchColumn *col, const char *op,
 }
 
 /*
- * is_string_equality_op
- *		True if "opno" is "=" between string types.
- */
-static bool
-is_string_equality_op(Oid opno)
-{
-	Oid			left,
-				right;
-	char	   *name = get_opname(opno);
-
-	if (name == NULL || strcmp(name, "=") != 0)
-		return false;
-	op_input_types(opno, &left, &right);
-	return TypeCategory(left) == TYPCATEGORY_STRING &&
-		TypeCategory(right) == TYPCATEGORY_STRING;
-}
-
-/*
  * commuted_op
  *		The operator name with its operands swapped.
  */
@@ -563,7 +545,7 @@ push_clause(PushContext *ctx, Expr *clause)
 			!search_column(ctx->sobj, ctx->table, attno, exprType(left), &col))
 			return NULL;
 		node = push_comparison(ctx, &col, opname, (Expr *) right,
-							   is_string_equality_op(op->opno));
+							   close_is_string_equality(op->opno));
 		if (node != NULL && strcmp(col.name, "date_updated") == 0 && !col.custom)
 			ctx->date_updated = true;
 		return node;
@@ -573,7 +555,7 @@ push_clause(PushContext *ctx, Expr *clause)
 		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
 		Node	   *right = lsecond(saop->args);
 
-		if (!saop->useOr || !is_string_equality_op(saop->opno) ||
+		if (!saop->useOr || !close_is_string_equality(saop->opno) ||
 			(attno = close_clause_column(linitial(saop->args), ctx->relid, ctx->table)) == 0 ||
 			!close_usable_value(right, ctx->relid) ||
 			!search_column(ctx->sobj, ctx->table, attno,
@@ -600,7 +582,6 @@ close_search_pushdown(List *clauses, Index relid, CloseTableInfo *table,
 	PushContext ctx;
 	cJSON	   *conds = cJSON_CreateArray();
 	ListCell   *lc;
-	char	   *text;
 	char	   *result = NULL;
 
 	*npushed = 0;
@@ -624,9 +605,7 @@ close_search_pushdown(List *clauses, Index relid, CloseTableInfo *table,
 	}
 	if (cJSON_GetArraySize(conds) > 0)
 	{
-		text = cJSON_PrintUnformatted(conds);
-		result = pstrdup(text);
-		cJSON_free(text);
+		result = close_json_text(conds);
 	}
 	cJSON_Delete(conds);
 	*exprs = ctx.exprs;
@@ -905,7 +884,6 @@ close_search_conditions(const char *template, List *exprstates,
 	FillContext ctx;
 	cJSON	   *conds;
 	cJSON	   *child;
-	char	   *text;
 	char	   *result = NULL;
 
 	*matches_nothing = false;
@@ -938,9 +916,7 @@ close_search_conditions(const char *template, List *exprstates,
 	}
 	if (cJSON_GetArraySize(conds) > 0)
 	{
-		text = cJSON_PrintUnformatted(conds);
-		result = pstrdup(text);
-		cJSON_free(text);
+		result = close_json_text(conds);
 	}
 	cJSON_Delete(conds);
 	return result;
@@ -983,15 +959,12 @@ char *
 close_search_explain(const char *template)
 {
 	cJSON	   *conds = cJSON_Parse(template);
-	char	   *text;
 	char	   *result;
 
 	if (conds == NULL)
 		return pstrdup(template);
 	explain_placeholders(conds);
-	text = cJSON_PrintUnformatted(conds);
-	result = pstrdup(text);
-	cJSON_free(text);
+	result = close_json_text(conds);
 	cJSON_Delete(conds);
 	return result;
 }
@@ -1008,7 +981,6 @@ close_search_ids_conditions(List *ids)
 	cJSON	   *or = cJSON_CreateObject();
 	cJSON	   *queries;
 	ListCell   *lc;
-	char	   *text;
 	char	   *result;
 
 	cJSON_AddStringToObject(or, "type", "or");
@@ -1022,9 +994,7 @@ close_search_ids_conditions(List *ids)
 		cJSON_AddItemToArray(queries, node);
 	}
 	cJSON_AddItemToArray(conds, or);
-	text = cJSON_PrintUnformatted(conds);
-	result = pstrdup(text);
-	cJSON_free(text);
+	result = close_json_text(conds);
 	cJSON_Delete(conds);
 	return result;
 }
