@@ -219,11 +219,13 @@ SELECT count(*) AS notes,
 SELECT method, path, regexp_replace(query, '_skip=\d+&', '') AS query FROM emu_requests() ORDER BY query;
 SELECT emu_clear();
 
--- opportunities keep the list endpoint when it can say everything, and
--- search when it cannot (a value range)
+-- opportunities keep the list endpoint when it can say everything, go to
+-- search when only search can (an OR), and are listed when neither can
+-- (value is no field Close's search documents)
 SELECT count(*) FROM s_opportunity WHERE status_type = 'won';
+SELECT count(*) FROM s_opportunity WHERE status_type = 'won' OR status_label = 'Lost';
 SELECT count(*) FROM s_opportunity WHERE value > 100000;
-SELECT method, path FROM emu_requests();
+SELECT method, path, count(*) FROM emu_requests() GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT emu_clear();
 
 --
