@@ -324,6 +324,9 @@ extern void close_listing_init(void);
 extern List *close_query_add(List *params, const char *name, const char *value,
 							 bool literal);
 extern char *close_request_path(const char *collection, List *params);
+extern List *close_query_add_default(List *params, const CloseObjectDef *object);
+extern char *close_fields_value(const CloseListSpec *spec, const char *extra);
+extern TimestampTz close_floor_second(TimestampTz ts);
 extern void close_count_request(CloseRequestCounts *counts, CloseRequest *req);
 extern int	close_list_page_limit(const CloseObjectDef *object, int page_size,
 								  int64 hint);
@@ -394,8 +397,8 @@ extern bool close_search_ids_refused;
 
 /* ---------- in planner.c ---------- */
 
-/* Ids a join looks up in one batch: one round of requests. */
-#define CLOSE_PREFETCH_KEYLEN 256
+/* Longest object id a hash of ids keeps (Close's ids are ~30 bytes). */
+#define CLOSE_ID_KEYLEN 256
 
 /* What a scan sends to Close. */
 typedef enum CloseScanKind
@@ -463,6 +466,7 @@ extern bool close_is_id_lookup_clause(Expr *clause, Index relid,
 									  bool *is_array);
 extern Expr *close_or_to_any(Expr *clause);
 extern bool close_is_string_equality(Oid opno);
+extern bool close_is_temporal_type(Oid typid);
 extern AttrNumber close_clause_column(Node *node, Index relid,
 									  CloseTableInfo *table);
 extern bool close_usable_value(Node *expr, Index relid);

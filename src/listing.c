@@ -45,7 +45,7 @@
 #define CLOSE_SEARCH_MAX_RESTARTS 3
 
 /* Longest object id a search walk remembers (Close's ids are ~30 bytes). */
-#define CLOSE_SEARCH_KEYLEN 256
+#define CLOSE_ID_KEYLEN 256
 
 /* GUC: pages of a _skip listing fetched at once after the first one */
 int			close_readahead_pages = 8;
@@ -60,7 +60,7 @@ typedef enum SearchMode
 /* One id a search walk has returned. */
 typedef struct SeenEntry
 {
-	char		id[CLOSE_SEARCH_KEYLEN];	/* hash key */
+	char		id[CLOSE_ID_KEYLEN];	/* hash key */
 } SeenEntry;
 
 struct ClosePager
@@ -99,7 +99,6 @@ struct ClosePager
 	HTAB	   *seen_all;		/* every id returned, when K can change */
 	char	   *search_cursor;	/* plateau: Close's cursor */
 	int			restarts;		/* cursor failures at this anchor */
-	int64		taken;			/* objects returned by this walk */
 	int64		walk_requests;	/* search requests of this walk */
 
 	CloseRequestCounts counts;
@@ -164,6 +163,22 @@ close_request_path(const char *collection, List *params)
 }
 
 /*
+ * close_query_add_default
+ *		"params" with the collection's default query ("_type=lead" for
+ *		tasks) appended, if it has one.
+ */
+List *
+close_query_add_default(List *params, const CloseObjectDef *object)
+{
+	size_t		len = strcspn(object->default_query, "=");
+
+	if (object->default_query[0] == '\0')
+		return params;
+	return close_query_add(params, pnstrdup(object->default_query, len),
+						   object->default_query + len + 1, true);
+}
+
+/*
  * close_count_request
  *		Add one finished request to "counts".
  */
@@ -210,12 +225,13 @@ search_page_limit(const CloseListSpec *spec, int64 hint)
 }
 
 /*
- * fields_value
- *		The _fields value of a listing: the spec's fields, the key field
- *		first, plus "extra" when not among them; NULL for whole objects.
+ * close_fields_value
+ *		The _fields value of a list or GET request: the spec's fields, the
+ *		key field first, plus "extra" when not among them; NULL for whole
+ *		objects.
  */
-static char *
-fields_value(const CloseListSpec *spec, const char *extra)
+char *
+close_fields_value(const CloseListSpec *spec, const char *extra)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -328,19 +344,14 @@ list_params(const CloseListSpec *spec, bool can_slice, List *filters,
 	if (object->paging == CLOSE_PAGING_SKIP || object->paging == CLOSE_PAGING_CURSOR)
 		params = close_query_add(params, "_limit", psprintf("%d", limit), true);
 	if (object->fields_param &&
-		(fields = fields_value(spec, can_slice ? "date_created" : NULL)) != NULL)
+		(fields = close_fields_value(spec, can_slice ? "date_created" : NULL)) != NULL)
 		params = close_query_add(params, "_fields", fields, true);
 	if (order != NULL && object->order_by)
 		params = close_query_add(params, "_order_by", order, true);
 	foreach(lc, filters)
 		params = lappend(params, lfirst(lc));
 	if (!literal && needs_default_query(object, filters))
-	{
-		size_t		len = strcspn(object->default_query, "=");
-
-		params = close_query_add(params, pnstrdup(object->default_query, len),
-								 object->default_query + len + 1, true);
-	}
+		params = close_query_add_default(params, object);
 	if (slice_date != NULL)
 		params = close_query_add(params, "date_created__lte", slice_date, false);
 	if (object->paging == CLOSE_PAGING_CURSOR && cursor != NULL)
@@ -476,7 +487,6 @@ close_pager_begin(ClosePager *pager, List *params, const char *conditions)
 	pager->has_anchor = false;
 	pager->search_cursor = NULL;
 	pager->restarts = 0;
-	pager->taken = 0;
 	pager->walk_requests = 0;
 	if (pager->seen != NULL)
 		hash_destroy(pager->seen);
@@ -718,7 +728,18 @@ fetch_list_pages(ClosePager *pager)
 }
 
 /*
- * search_field_ref
+ * close_floor_second
+ *		"ts" floored to a whole second: Close may compare times with less
+ *		precision than it sends them.
+ */
+TimestampTz
+close_floor_second(TimestampTz ts)
+{
+	return ts - ((ts % USECS_PER_SEC) + USECS_PER_SEC) % USECS_PER_SEC;
+}
+
+/*
+ * close_search_field_ref
  *		{"type": "regular_field", "object_type": T, "field_name": F}.
  */
 cJSON *
@@ -870,7 +891,7 @@ seen_table(ClosePager *pager, const char *name)
 {
 	HASHCTL		ctl;
 
-	ctl.keysize = CLOSE_SEARCH_KEYLEN;
+	ctl.keysize = CLOSE_ID_KEYLEN;
 	ctl.entrysize = sizeof(SeenEntry);
 	ctl.hcxt = pager->cxt;
 	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
@@ -891,15 +912,14 @@ item_id_and_second(ClosePager *pager, CloseRequest *req, cJSON *item,
 	TimestampTz ts;
 
 	if (!cJSON_IsObject(item) || !cJSON_IsString(id) ||
-		strlen(id->valuestring) >= CLOSE_SEARCH_KEYLEN)
+		strlen(id->valuestring) >= CLOSE_ID_KEYLEN)
 		close_report_malformed_list(req, "A search result has no usable id.");
 	if (!cJSON_IsString(key))
 		close_report_malformed_list(req,
 									psprintf("A search result has no \"%s\" to page by.",
 											 pager->spec.keyset_field));
 	ts = DatumGetTimestampTz(close_json_to_datum(key, TIMESTAMPTZOID, -1, &isnull));
-	/* floor to the second: Close may compare with less precision */
-	*second = ts - ((ts % USECS_PER_SEC) + USECS_PER_SEC) % USECS_PER_SEC;
+	*second = close_floor_second(ts);
 	return id->valuestring;
 }
 
@@ -999,7 +1019,6 @@ fetch_search_pages(ClosePager *pager)
 			if (found)
 				continue;		/* read again from the anchor: returned already */
 			pager->objects[pager->nobjects++] = item;
-			pager->taken++;
 		}
 
 		if (n == 0 || !cJSON_IsString(next_cursor) || next_cursor->valuestring[0] == '\0')

@@ -585,11 +585,12 @@ close_clause_column(Node *node, Index relid, CloseTableInfo *table)
 }
 
 /*
- * is_temporal_type
- *		True for the types Close's __lt/__gt range filters compare.
+ * close_is_temporal_type
+ *		True for the types Close compares as moments: its __lt/__gt range
+ *		filters and its search's moment_range.
  */
-static bool
-is_temporal_type(Oid typid)
+bool
+close_is_temporal_type(Oid typid)
 {
 	return typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID;
 }
@@ -661,7 +662,7 @@ close_classify_filter(Expr *clause, Index relid, CloseTableInfo *table,
 		if (strcmp(opname, "=") == 0 &&
 			(close_is_string_equality(op->opno) || exprType(right) == coltype))
 			param = pstrdup(table->field_names[attno - 1]);
-		else if (is_temporal_type(coltype) && exprType(right) == coltype)
+		else if (close_is_temporal_type(coltype) && exprType(right) == coltype)
 		{
 			for (i = 0; i < lengthof(ops); i++)
 			{

@@ -95,7 +95,7 @@ typedef struct CloseScanState
 /* One looked-up id: its object, or NULL when Close has none. */
 typedef struct PrefetchEntry
 {
-	char		id[CLOSE_PREFETCH_KEYLEN];	/* hash key */
+	char		id[CLOSE_ID_KEYLEN];	/* hash key */
 	cJSON	   *object;
 } PrefetchEntry;
 
@@ -486,21 +486,14 @@ static char *
 get_path(CloseScanState *fsstate, const char *id)
 {
 	const CloseObjectDef *object = fsstate->table->object;
-	char	   *path = close_object_path(object, id);
-	StringInfoData buf;
-	ListCell   *lc;
+	char	   *fields = close_fields_value(&fsstate->spec, NULL);
+	List	   *params = NIL;
 
-	if (!object->get_fields_param || !fsstate->get_fields_given)
-		return path;
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s?_fields=%s", path, object->key_field);
-	foreach(lc, fsstate->spec.fields)
-	{
-		const char *field = strVal(lfirst(lc));
-
-		appendStringInfo(&buf, ",%s", close_url_escape(field, strlen(field)));
-	}
-	return buf.data;
+	if (object->get_fields_param && fields != NULL)
+		params = close_query_add(params, "_fields", fields, true);
+	return close_request_path(psprintf("%s/%s", object->name,
+									   close_url_escape(id, strlen(id))),
+							  params);
 }
 
 /*
@@ -586,13 +579,7 @@ lookup_ids(CloseScanState *fsstate, List *ids, bool allow_batch)
 		}
 		params = close_query_add(params, "_limit", psprintf("%d", count), true);
 		params = close_query_add(params, "id__in", idlist.data, true);
-		if (object->default_query[0] != '\0')
-		{
-			size_t		len = strcspn(object->default_query, "=");
-
-			params = close_query_add(params, pnstrdup(object->default_query, len),
-									 object->default_query + len + 1, true);
-		}
+		params = close_query_add_default(params, object);
 		reqs[nreqs++] = close_request_make("GET", close_request_path(object->name, params),
 										   NULL);
 	}
@@ -706,7 +693,7 @@ next_prefetch_ids(CloseScanState *fsstate, int n)
 				ListCell   *lc;
 				MemoryContext spi_cxt;
 
-				if (id == NULL || id[0] == '\0' || strlen(id) >= CLOSE_PREFETCH_KEYLEN)
+				if (id == NULL || id[0] == '\0' || strlen(id) >= CLOSE_ID_KEYLEN)
 					continue;
 				hash_search(fsstate->prefetch, id, HASH_FIND, &found);
 				foreach(lc, ids)
@@ -752,7 +739,7 @@ prefetch_lookup(CloseScanState *fsstate, const char *id)
 
 		/* start over rather than hold every object of a long join */
 		MemoryContextReset(fsstate->prefetch_cxt);
-		ctl.keysize = CLOSE_PREFETCH_KEYLEN;
+		ctl.keysize = CLOSE_ID_KEYLEN;
 		ctl.entrysize = sizeof(PrefetchEntry);
 		ctl.hcxt = fsstate->prefetch_cxt;
 		fsstate->prefetch = hash_create("closecrm_fdw prefetch", 256, &ctl,
@@ -774,7 +761,7 @@ prefetch_lookup(CloseScanState *fsstate, const char *id)
 														   fsstate->table->object->key_field);
 		PrefetchEntry *entry;
 
-		if (!cJSON_IsString(key) || strlen(key->valuestring) >= CLOSE_PREFETCH_KEYLEN)
+		if (!cJSON_IsString(key) || strlen(key->valuestring) >= CLOSE_ID_KEYLEN)
 			continue;
 		entry = hash_search(fsstate->prefetch, key->valuestring, HASH_FIND, NULL);
 		if (entry != NULL)
@@ -798,7 +785,7 @@ fetch_lookups(ForeignScanState *node)
 
 	ids = close_eval_ids(fsstate->exprstates, fsstate->id_is_array, econtext);
 	if (fsstate->prefetch_sql[0] != '\0' && list_length(ids) == 1 &&
-		strlen(strVal(linitial(ids))) < CLOSE_PREFETCH_KEYLEN)
+		strlen(strVal(linitial(ids))) < CLOSE_ID_KEYLEN)
 	{
 		const char *id = strVal(linitial(ids));
 		PrefetchEntry *entry = NULL;

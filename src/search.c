@@ -139,7 +139,6 @@ search_field(const CloseSearchObject *sobj, const char *name)
 /* What a column is to Close's search. */
 typedef struct SearchColumn
 {
-	cJSON	   *(*field_ref) (const struct SearchColumn *col);
 	const char *search_type;
 	const char *name;			/* regular field name, or custom field id */
 	bool		custom;
@@ -168,20 +167,14 @@ column_field_ref(const SearchColumn *col)
 }
 
 /*
- * is_numeric_type / is_moment_type
- *		Types number_range / moment_range compare.
+ * is_numeric_type
+ *		Types number_range compares.
  */
 static bool
 is_numeric_type(Oid typid)
 {
 	return typid == INT2OID || typid == INT4OID || typid == INT8OID ||
 		typid == NUMERICOID || typid == FLOAT4OID || typid == FLOAT8OID;
-}
-
-static bool
-is_moment_type(Oid typid)
-{
-	return typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID;
 }
 
 /*
@@ -198,10 +191,9 @@ search_column(const CloseSearchObject *sobj, CloseTableInfo *table,
 	const char *custom_type = table->custom_types[attno - 1];
 
 	memset(col, 0, sizeof(*col));
-	col->field_ref = column_field_ref;
 	col->search_type = sobj->search_type;
 	col->type = coltype;
-	col->never_empty = is_numeric_type(coltype) || is_moment_type(coltype) ||
+	col->never_empty = is_numeric_type(coltype) || close_is_temporal_type(coltype) ||
 		coltype == BOOLOID;
 	if (strncmp(field, "custom.", 7) == 0 && strchr(field + 7, '.') == NULL &&
 		field[7] != '\0')
@@ -211,7 +203,7 @@ search_column(const CloseSearchObject *sobj, CloseTableInfo *table,
 		col->kind_known = true;
 		if (is_numeric_type(coltype))
 			col->kind = CLOSE_SEARCH_NUMBER;
-		else if (is_moment_type(coltype))
+		else if (close_is_temporal_type(coltype))
 			col->kind = CLOSE_SEARCH_MOMENT;
 		else if (custom_type != NULL && strcmp(custom_type, "choices") == 0 &&
 				 TypeCategory(coltype) == TYPCATEGORY_STRING)
@@ -237,7 +229,7 @@ search_column(const CloseSearchObject *sobj, CloseTableInfo *table,
 		col->reference_type = f->reference_type;
 		col->kind_known = true;
 		/* a moment field read into a text column compares as text: no */
-		if (f->kind == CLOSE_SEARCH_MOMENT && !is_moment_type(coltype))
+		if (f->kind == CLOSE_SEARCH_MOMENT && !close_is_temporal_type(coltype))
 			col->kind_known = false;
 		if (f->kind != CLOSE_SEARCH_MOMENT && f->kind != CLOSE_SEARCH_NUMBER &&
 			TypeCategory(coltype) != TYPCATEGORY_STRING)
@@ -271,7 +263,7 @@ field_condition(const SearchColumn *col, cJSON *cond)
 	cJSON	   *node = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(node, "type", "field_condition");
-	cJSON_AddItemToObject(node, "field", col->field_ref(col));
+	cJSON_AddItemToObject(node, "field", column_field_ref(col));
 	cJSON_AddItemToObject(node, "condition", cond);
 	return node;
 }
@@ -633,8 +625,8 @@ typedef enum FillResult
 } FillResult;
 
 /*
- * timestamp_moment
- *		{"type": "fixed_utc", "value": ...} for a timestamp.
+ * timestamp_value
+ *		The value of a fixed_utc moment for a timestamp.
  */
 static cJSON *
 timestamp_value(TimestampTz ts)
@@ -643,8 +635,9 @@ timestamp_value(TimestampTz ts)
 }
 
 /*
- * status_ids_for
- *		The ids of the statuses labelled "label" (from Close, once per scan).
+ * add_status_ids
+ *		Append to "ids" the ids of the statuses labelled "label" (read from
+ *		Close once per scan).
  */
 static void
 add_status_ids(FillContext *ctx, const char *label, cJSON *ids)
@@ -784,7 +777,7 @@ fill_placeholder(FillContext *ctx, cJSON *ph, bool *widen)
 			}
 			if (strcmp(how, AS_CEIL_SECOND) == 0)
 				ts += USECS_PER_SEC - 1;
-			ts -= ((ts % USECS_PER_SEC) + USECS_PER_SEC) % USECS_PER_SEC;
+			ts = close_floor_second(ts);
 			if (strcmp(how, AS_NEXT_SECOND) == 0)
 				ts += USECS_PER_SEC;
 		}
